@@ -1,0 +1,72 @@
+"""``tasz``: the click group. Each verb lives in its own module and is imported on use.
+
+Every verb parses options and calls the library. Errors that tascodec raises on purpose
+(``TaszError``) become one line on stderr and exit status 1, never a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from tascodec import __version__
+from tascodec.errors import TaszError
+
+# verb -> module under tascodec.cli holding a click command named ``cmd``
+VERBS = {
+    "synth": "synth",
+    "encode": "encode",
+    "decode": "decode",
+    "info": "info",
+    "verify": "verify",
+    "subset": "subset",
+    "merge": "merge",
+    "split": "split",
+    "eval": "eval",
+    "demo": "demo",
+    "show": "show",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a verb's module only when that verb is used (keeps ``tasz --help`` fast)."""
+
+    def list_commands(self, ctx):
+        return [v for v in VERBS if _find(v) is not None]
+
+    def get_command(self, ctx, name):
+        spec = _find(name)
+        if spec is None:
+            return None
+        return importlib.import_module(f"tascodec.cli.{VERBS[name]}").cmd
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except TaszError as e:
+            click.echo(f"tasz: error: {e}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("tasz: interrupted", err=True)
+            ctx.exit(130)
+
+
+def _find(name):
+    if name not in VERBS:
+        return None
+    return importlib.util.find_spec(f"tascodec.cli.{VERBS[name]}")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tasz")
+def cli():
+    """Condense TAS feature datasets into .tasz files and restore them."""
+
+
+def main(argv=None):
+    cli.main(args=argv, prog_name="tasz")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
