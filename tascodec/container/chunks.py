@@ -1,0 +1,62 @@
+"""One chunk's bytes: ``zstd_frame || crc32c (4 bytes, little-endian)`` (the zarr v3 codec chain
+``bytes(little) -> zstd -> crc32c`` of spec/tasz-v1.md, section 1.2).
+
+Decoding checks the checksum first, then that the zstd frame declares exactly the chunk's size,
+so a hostile file can neither fake data nor make us allocate more than the chunk.
+"""
+from __future__ import annotations
+
+import google_crc32c
+import numcodecs.zstd
+import numpy as np
+
+from ..errors import CorruptData
+from .layout import ArraySpec
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def encode_chunk(block: np.ndarray, spec: ArraySpec, level: int) -> bytes:
+    """Rows of ``spec``'s array (at most ``chunk_rows``) -> the chunk entry's bytes (zero padded)."""
+    out = np.zeros(spec.chunk_shape, spec.np_dtype)
+    out[: block.shape[0]] = block
+    frame = numcodecs.zstd.compress(out.tobytes(), int(level))
+    return bytes(frame) + google_crc32c.value(frame).to_bytes(4, "little")
+
+
+def zstd_content_size(frame: bytes) -> int | None:
+    """The Frame_Content_Size declared by a zstd frame header (RFC 8878, 3.1.1.1), or None."""
+    if len(frame) < 6 or frame[:4] != _ZSTD_MAGIC:
+        return None
+    fhd = frame[4]
+    fcs_flag, single, reserved, dict_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 3) & 1, fhd & 3
+    if reserved or dict_flag:
+        return None
+    pos = 5 + (0 if single else 1)
+    size = (1 if single else 0, 2, 4, 8)[fcs_flag]
+    if size == 0 or len(frame) < pos + size:
+        return None
+    value = int.from_bytes(frame[pos:pos + size], "little")
+    return value + 256 if size == 2 else value
+
+
+def decode_chunk(raw: bytes, spec: ArraySpec, key: str) -> np.ndarray:
+    """A chunk entry's bytes -> ``spec.chunk_shape`` array (read-only view of fresh memory)."""
+    if len(raw) < 10:
+        raise CorruptData(f"chunk {key}: {len(raw)} bytes is too short")
+    frame = raw[:-4]
+    if google_crc32c.value(frame) != int.from_bytes(raw[-4:], "little"):
+        raise CorruptData(f"chunk {key}: crc32c checksum mismatch")
+    expected = spec.chunk_bytes
+    declared = zstd_content_size(frame)
+    if declared != expected:
+        raise CorruptData(f"chunk {key}: zstd frame declares {declared} bytes, expected {expected}")
+    try:
+        data = numcodecs.zstd.decompress(frame, bytearray(expected))
+    except Exception as e:  # numcodecs raises RuntimeError/ValueError on bad frames
+        raise CorruptData(f"chunk {key}: zstd decompression failed ({e})") from None
+    if len(data) != expected:
+        raise CorruptData(f"chunk {key}: decompressed to {len(data)} bytes, expected {expected}")
+    arr = np.frombuffer(data, spec.np_dtype).reshape(spec.chunk_shape)
+    arr.flags.writeable = False
+    return arr

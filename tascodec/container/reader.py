@@ -1,0 +1,467 @@
+"""Read a ``.tasz`` v1 file: ``open_container(path) -> Container`` (spec/tasz-v1.md).
+
+Opening checks the archive, the metadata, every array document, the tables and the decoder
+(sha256 included) before returning; code rows are checked when read. Every problem raises a
+``TaszFormatError`` subclass whose message starts with the file name; nothing else escapes.
+No torch: decoding falls back to numpy. Reads use ``os.pread``, so a container opened before
+``fork()`` keeps working in the children (and in threads).
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..errors import CorruptData, InvalidStructure, LimitExceeded, NotATaszFile, TaszError, UsageError
+from .checks import check_code_scale, check_code_values, check_decoder, check_tables, decoder_elements
+from .chunks import decode_chunk
+from .content import Content, Decoder
+from .layout import (CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS, MAX_DECODER_ELEMENTS,
+                     MAX_NODE_META, MAX_ROOT_META, ROOT_META, TABLES, ArraySpec, chunk_key, decoder_shapes,
+                     parse_array_doc, table_shapes)
+from .meta import Header, loads, parse_header, parse_root
+from .quant import dequantize
+from .zipio import ZipReader
+
+_CACHE_CHUNKS = 8
+
+
+def open_container(path: str | os.PathLike) -> "Container":
+    """Open and validate a ``.tasz`` file (read-only)."""
+    return Container(path)
+
+
+def _named(path: Path, e: TaszError) -> TaszError:
+    msg = str(e)
+    return e if msg.startswith(f"{path}:") else type(e)(f"{path}: {msg}")
+
+
+def _guard(method):
+    """Name the file in errors, turn stray exceptions into ``CorruptData``, reset state after fork."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Container", *args, **kwargs):
+        self._ensure_usable()
+        try:
+            return method(self, *args, **kwargs)
+        except TaszError as e:
+            raise _named(self.path, e) from None
+        except MemoryError:
+            raise LimitExceeded(f"{self.path}: not enough memory for this read") from None
+        except Exception as e:  # noqa: BLE001 - hostile input must never raise anything else
+            raise CorruptData(f"{self.path}: unreadable data ({type(e).__name__}: {e})") from None
+
+    return wrapper
+
+
+class Container:
+    """A validated, read-only ``.tasz`` file. Videos are named by string or by index."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._zip: ZipReader | None = None
+        try:
+            self._zip = ZipReader(self.path)
+            self._load()
+        except BaseException as e:
+            if self._zip is not None:
+                self._zip.close()
+                self._zip = None
+            if isinstance(e, TaszError):
+                raise _named(self.path, e) from None
+            if isinstance(e, MemoryError):
+                raise LimitExceeded(f"{self.path}: not enough memory to open") from None
+            if isinstance(e, Exception):
+                raise InvalidStructure(f"{self.path}: unreadable container ({type(e).__name__}: {e})") from None
+            raise
+
+    # --- opening -----------------------------------------------------------------------
+    def _json(self, name: str, cap: int) -> Any:
+        entry = self._zip.entries.get(name)
+        if entry is None:
+            raise InvalidStructure(f"missing {name}")
+        if entry.size > cap:
+            raise LimitExceeded(f"{name} has {entry.size} bytes, over the {cap} limit")
+        return loads(self._zip.read(name), name)
+
+    def _array(self, name: str, dtypes: tuple[str, ...], shape: tuple[int, ...]) -> ArraySpec:
+        spec = parse_array_doc(name, self._json(f"{name}/{ROOT_META}", MAX_NODE_META), dtypes, len(shape))
+        if spec.shape != shape:
+            raise InvalidStructure(f"array {name}: shape {spec.shape}, expected {shape}")
+        missing = [k for k in spec.chunk_keys() if k not in self._zip.entries]
+        if missing:
+            raise InvalidStructure(f"array {name}: chunk {missing[0]} is missing")
+        return spec
+
+    def _load(self) -> None:
+        if ROOT_META not in self._zip.entries:
+            raise NotATaszFile("no root zarr.json: not a .tasz container")
+        h: Header = parse_header(parse_root(self._json(ROOT_META, MAX_ROOT_META)))
+        for g in GROUPS:
+            doc = self._json(f"{g}/{ROOT_META}", MAX_NODE_META)
+            if not isinstance(doc, dict) or doc.get("zarr_format") != 3 or doc.get("node_type") != "group":
+                raise InvalidStructure(f"{g}/zarr.json is not a zarr v3 group")
+        self.header = h
+        V = len(h.videos)
+        label_doc = self._json(f"segments/label/{ROOT_META}", MAX_NODE_META)
+        S = label_doc.get("shape", [None])[0] if isinstance(label_doc, dict) and \
+            isinstance(label_doc.get("shape"), list) and label_doc["shape"] else None
+        if not isinstance(S, int) or isinstance(S, bool) or S < 0:
+            raise InvalidStructure("array segments/label: shape is not a 1-D list of non-negative integers")
+        shapes = table_shapes(V, S)
+        # check every table document before reading any (the limit on S applies first)
+        specs = {name: self._array(name, (dtype,), shapes[name]) for name, dtype in TABLES.items()}
+        t = {name: self._read_all(spec) for name, spec in specs.items()}
+        num_frames, row_offset = check_tables(V, len(h.vocab), t["videos/segment_offset"], t["segments/label"],
+                                              t["segments/length"], t["segments/instances"])
+        if not np.array_equal(num_frames, t["videos/num_frames"]):
+            v = int(np.flatnonzero(num_frames != t["videos/num_frames"])[0])
+            raise InvalidStructure(f"videos/num_frames[{v}] = {t['videos/num_frames'][v]} but its segments "
+                                   f"have {num_frames[v]} frames")
+        if not np.array_equal(row_offset, t["segments/row_offset"]):
+            s = int(np.flatnonzero(row_offset != t["segments/row_offset"])[0])
+            raise InvalidStructure(f"segments/row_offset[{s}] is not the running sum of segments/instances")
+        self._seg_offset = t["videos/segment_offset"]
+        self._num_frames = num_frames
+        self._label, self._length, self._instances = t["segments/label"], t["segments/length"], t["segments/instances"]
+        self._row_offset = row_offset
+        for a in (self._seg_offset, self._num_frames, self._label, self._length, self._instances, self._row_offset):
+            a.flags.writeable = False
+        R, d = int(row_offset[-1]), h.decoder.latent_dim
+        self._values = self._scale = None
+        has_values = f"{CODES_VALUES}/{ROOT_META}" in self._zip.entries
+        if h.codes_source == "stored":
+            self._values = self._array(CODES_VALUES, (h.codes_dtype,), (R, d))
+            if h.codes_dtype == "int8":
+                self._scale = self._array(CODES_SCALE, ("float32",), (R,))
+        elif has_values:
+            raise InvalidStructure("codes/values is present but codes.source is 'random'")
+        self._decoder_stored = self._read_decoder(h)
+        self._decoder32 = self._decoder_stored
+        if self._decoder_stored.weights_dtype != "float32":
+            self._decoder32 = Decoder(**{**self._decoder_stored.__dict__, "weights_dtype": "float32",
+                                         "weights": self._decoder_stored.float32_weights()})
+            for a in self._decoder32.weights.values():
+                a.flags.writeable = False
+        self._index = {v: i for i, v in enumerate(h.videos)}
+
+    def _read_decoder(self, h: Header) -> Decoder:
+        dec = h.decoder
+        weights: dict[str, np.ndarray] = {}
+        if dec.kind == "mlp":
+            if decoder_elements(dec) > MAX_DECODER_ELEMENTS:
+                raise LimitExceeded(f"decoder has {decoder_elements(dec)} weights, over the "
+                                    f"{MAX_DECODER_ELEMENTS} limit")
+            shapes = decoder_shapes(dec.feature_dim, dec.latent_dim, dec.num_classes, dec.hidden)
+            for name, shape in shapes.items():
+                weights[name] = self._read_all(self._array(DECODER_PREFIX + name, (dec.weights_dtype,), shape))
+                weights[name].flags.writeable = False
+        stored = Decoder(kind=dec.kind, feature_dim=dec.feature_dim, latent_dim=dec.latent_dim,
+                         num_classes=dec.num_classes, hidden=dec.hidden, activation=dec.activation,
+                         weights=weights, weights_dtype=dec.weights_dtype)
+        check_decoder(stored, len(h.vocab))
+        if stored.sha256() != h.decoder_sha256:
+            raise CorruptData("decoder weights do not match decoder.sha256")
+        return stored
+
+    # --- chunks ------------------------------------------------------------------------
+    def _chunk(self, spec: ArraySpec, i: int) -> np.ndarray:
+        key = (spec.name, i)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        name = chunk_key(spec.name, i, len(spec.shape))
+        arr = decode_chunk(self._zip.read(name), spec, name)
+        valid = arr[: max(0, min(spec.chunk_rows, spec.shape[0] - i * spec.chunk_rows))]  # padding ignored
+        if spec.name == CODES_VALUES:
+            check_code_values(valid, name)
+        elif spec.name == CODES_SCALE:
+            check_code_scale(valid, name)
+        if spec.name.startswith("codes/"):
+            with self._lock:
+                self._cache[key] = arr
+                while len(self._cache) > _CACHE_CHUNKS:
+                    self._cache.popitem(last=False)
+        return arr
+
+    def _rows(self, spec: ArraySpec, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)`` of an array, as a fresh writable array."""
+        cr = spec.chunk_rows
+        if stop <= start:
+            return np.empty((0,) + spec.shape[1:], spec.np_dtype)
+        parts = [self._chunk(spec, i)[max(start - i * cr, 0):min(stop - i * cr, cr)]
+                 for i in range(start // cr, (stop - 1) // cr + 1)]
+        return np.concatenate(parts).astype(spec.np_dtype.newbyteorder("="), copy=False)
+
+    def _read_all(self, spec: ArraySpec) -> np.ndarray:
+        return self._rows(spec, 0, spec.shape[0])
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def _ensure_usable(self) -> None:
+        if self._zip is None:
+            raise UsageError(f"{self.path}: container is closed")
+        if os.getpid() != self._pid:  # forked: fresh lock and cache (pread needs no new handle)
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._cache = OrderedDict()
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+
+    def __enter__(self) -> "Container":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        zr = getattr(self, "_zip", None)
+        if zr is not None:
+            zr.close()
+
+    def __reduce__(self):  # pickled (e.g. for spawn workers) as "open this path again"
+        return (open_container, (str(self.path),))
+
+    def __repr__(self) -> str:
+        return f"<tasz.Container {str(self.path)!r}: {self.num_videos} videos, {self.total_frames} frames>"
+
+    # --- metadata ----------------------------------------------------------------------
+    @property
+    def videos(self) -> list[str]:
+        """Video names in storage order (do not modify)."""
+        return self.header.videos
+
+    @property
+    def vocab(self) -> list[str]:
+        return self.header.vocab
+
+    @property
+    def background(self) -> list[str]:
+        return self.header.background
+
+    @property
+    def activities(self) -> list[str | None] | None:
+        return self.header.activities
+
+    @property
+    def decoder(self) -> Decoder:
+        """The decoder with float32 weights (read-only arrays), ready to decode."""
+        return self._decoder32
+
+    @property
+    def decoder_sha256(self) -> str:
+        """The stored (and verified) digest of the decoder as stored (``Decoder.sha256``)."""
+        return self.header.decoder_sha256
+
+    @property
+    def codes_dtype(self) -> str:
+        return self.header.codes_dtype
+
+    @property
+    def codes_source(self) -> str:
+        return self.header.codes_source
+
+    @property
+    def random_seed(self) -> int | None:
+        return self.header.random_seed
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Version, writer, decoder and code records, provenance (a fresh dict)."""
+        h, dec = self.header, self._decoder_stored
+        return {
+            "version": h.version, "writer": dict(h.writer),
+            "decoder": {"kind": dec.kind, "feature_dim": dec.feature_dim, "latent_dim": dec.latent_dim,
+                        "num_classes": dec.num_classes, "hidden": dec.hidden, "activation": dec.activation,
+                        "weights_dtype": dec.weights_dtype, "sha256": h.decoder_sha256},
+            "codes": {"source": h.codes_source, "dtype": h.codes_dtype, "width": dec.latent_dim,
+                      "random_seed": h.random_seed},
+            "provenance": _deepcopy_json(h.provenance),
+        }
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.header.videos)
+
+    def __len__(self) -> int:
+        return self.num_videos
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.header.videos)
+
+    def __contains__(self, video: object) -> bool:
+        return video in self._index
+
+    @property
+    def num_segments(self) -> int:
+        return int(self._label.shape[0])
+
+    @property
+    def num_rows(self) -> int:
+        return int(self._row_offset[-1])
+
+    @property
+    def total_frames(self) -> int:
+        return int(self._num_frames.sum())
+
+    @property
+    def raw_feature_bytes(self) -> int:
+        """Bytes of the float32 ``(D, T)`` features this container stands for."""
+        return 4 * self.decoder.feature_dim * self.total_frames
+
+    def nbytes_by_part(self) -> dict[str, int]:
+        """Stored bytes per part: decoder, codes, tables, metadata, other entries, zip structure, total."""
+        parts = dict.fromkeys(("decoder", "codes", "tables", "metadata", "other"), 0)
+        for name, e in self._zip.entries.items():
+            top = name.split("/", 1)[0]
+            part = ("metadata" if name.endswith(ROOT_META) else "decoder" if top == "decoder" else
+                    "codes" if top == "codes" else "tables" if top in ("videos", "segments") else "other")
+            parts[part] += e.size
+        parts["zip"] = self._zip.file_size - sum(parts.values())
+        parts["total"] = self._zip.file_size
+        return parts
+
+    # --- per video ---------------------------------------------------------------------
+    def index(self, video: str | int) -> int:
+        """Index of a video given by name or index; ``UsageError`` listing close names if unknown."""
+        if isinstance(video, (int, np.integer)) and not isinstance(video, bool):
+            if 0 <= video < self.num_videos:
+                return int(video)
+            raise UsageError(f"{self.path}: video index {video} out of range 0..{self.num_videos - 1}")
+        if isinstance(video, str):
+            i = self._index.get(video)
+            if i is not None:
+                return i
+            close = difflib.get_close_matches(video, self.header.videos, n=3)
+            hint = f"; close matches: {', '.join(close)}" if close else f" (it has {self.num_videos} videos)"
+            raise UsageError(f"{self.path}: no video {video!r}{hint}")
+        raise UsageError(f"{self.path}: a video is a name or an index, not {type(video).__name__}")
+
+    def num_frames(self, video: str | int) -> int:
+        return int(self._num_frames[self.index(video)])
+
+    def activity(self, video: str | int) -> str | None:
+        acts = self.header.activities
+        return None if acts is None else acts[self.index(video)]
+
+    def _seg_range(self, v: int) -> tuple[int, int]:
+        return int(self._seg_offset[v]), int(self._seg_offset[v + 1])
+
+    def segments(self, video: str | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(labels int32 (S_v,), lengths int64 (S_v,), instances int32 (S_v,))`` of one video."""
+        a, b = self._seg_range(self.index(video))
+        return self._label[a:b].copy(), self._length[a:b].copy(), self._instances[a:b].copy()
+
+    def labels(self, video: str | int) -> np.ndarray:
+        """Per-frame class ids ``(T,) int64``."""
+        a, b = self._seg_range(self.index(video))
+        return np.repeat(self._label[a:b].astype(np.int64), self._length[a:b])
+
+    @_guard
+    def codes(self, video: str | int) -> np.ndarray:
+        """The video's code rows, dequantized: ``(R_v, d) float32`` (generated for random codes)."""
+        v = self.index(video)
+        a, b = self._seg_range(v)
+        r0, r1 = int(self._row_offset[a]), int(self._row_offset[b])
+        if self._values is None:
+            from ..decode.noise import random_codes
+
+            return random_codes(self.header.random_seed, self.header.videos[v], r1 - r0, self.decoder.latent_dim)
+        values = self._rows(self._values, r0, r1)
+        scale = self._rows(self._scale, r0, r1) if self._scale is not None else None
+        return dequantize(values, scale)
+
+    def decode(self, video: str | int, *, backend: str = "numpy", device=None) -> np.ndarray:
+        """Restored features ``(T, D) float32`` (spec section 4)."""
+        from .. import decode as dec
+
+        fn = getattr(dec, "decode_video", None)
+        if fn is None:
+            from ..decode.reference import reference_decode
+
+            return reference_decode(self.decoder, self.codes(video), *self.segments(video))
+        return fn(self, video, backend=backend, device=device)
+
+    def iter_decode(self, video: str | int, chunk_frames: int = 65536) -> Iterator[np.ndarray]:
+        """Consecutive ``(<= chunk_frames, D) float32`` blocks whose concatenation is ``decode(video)``."""
+        from .. import decode as dec
+
+        fn = getattr(dec, "iter_decode_video", None)
+        if fn is not None:
+            return fn(self, video, chunk_frames=chunk_frames)
+        if not (isinstance(chunk_frames, int) and chunk_frames >= 1):
+            raise UsageError(f"chunk_frames must be a positive integer, got {chunk_frames!r}")
+        x = self.decode(video)
+        return (x[i:i + chunk_frames] for i in range(0, len(x), chunk_frames))
+
+    # --- whole file --------------------------------------------------------------------
+    @_guard
+    def content(self) -> Content:
+        """Everything in the file, codes and weights in their storage dtypes (for subset/merge)."""
+        h = self.header
+        values = self._read_all(self._values) if self._values is not None else None
+        scale = self._read_all(self._scale) if self._scale is not None else None
+        dec = self._decoder_stored
+        return Content(
+            vocab=list(h.vocab), videos=list(h.videos), video_segments=self._seg_offset.copy(),
+            seg_label=self._label.copy(), seg_length=self._length.copy(), seg_instances=self._instances.copy(),
+            decoder=Decoder(kind=dec.kind, feature_dim=dec.feature_dim, latent_dim=dec.latent_dim,
+                            num_classes=dec.num_classes, hidden=dec.hidden, activation=dec.activation,
+                            weights={k: w.copy() for k, w in dec.weights.items()}, weights_dtype=dec.weights_dtype),
+            codes=values, code_scale=scale, codes_dtype=h.codes_dtype, random_seed=h.random_seed,
+            background=list(h.background), activities=None if h.activities is None else list(h.activities),
+            provenance=_deepcopy_json(h.provenance),
+        )
+
+    def verify(self) -> list[str]:
+        """Read every entry and every code chunk; return one line per problem (empty when sound)."""
+        self._ensure_usable()
+        problems: list[str] = []
+        code_chunks = {}
+        for spec in (self._values, self._scale):
+            if spec is not None:
+                code_chunks.update({k: (spec, i) for i, k in enumerate(spec.chunk_keys())})
+        for name in sorted(self._zip.entries):
+            try:
+                if name in code_chunks:
+                    spec, i = code_chunks[name]
+                    with self._lock:
+                        self._cache.pop((spec.name, i), None)
+                    self._chunk(spec, i)
+                else:
+                    self._zip.read(name)
+            except TaszError as e:
+                problems.append(str(_named(self.path, e)))
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{self.path}: {name}: unreadable ({type(e).__name__}: {e})")
+        return problems
+
+
+def verify_file(path: str | os.PathLike) -> list[str]:
+    """Open ``path`` and verify it; problems as lines (``[]`` when the file is sound)."""
+    try:
+        with open_container(path) as c:
+            return c.verify()
+    except TaszError as e:
+        return [str(e)]
+
+
+def _deepcopy_json(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _deepcopy_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_deepcopy_json(v) for v in obj]
+    return obj
