@@ -1,0 +1,170 @@
+"""Inversion: every exact reduction equals the naive loss and gradient; inversion improves on its init."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tascodec.data.segments import frame_layout, instance_counts
+from tascodec.decode.reference import reference_decode
+from tascodec.encode.invert import (METHODS, Problem, Targets, encoder_means, instance_losses, invert,
+                                    project_targets)
+from tascodec.model.tca import TCA, train_tca
+
+D, C, d, H, K = 32, 4, 8, 24, 4
+
+
+def videos(seed=0, n=3):
+    """Per video: ``(x (T, D) float32, seg_label, seg_length)``; smooth class-dependent frames."""
+    rng = np.random.default_rng(seed)
+    proto, slope = rng.normal(size=(C, D)), rng.normal(size=(C, D))
+    out = []
+    for _ in range(n):
+        lengths = rng.integers(1, 40, size=8).astype(np.int64)
+        seg_label = rng.integers(0, C, size=lengths.size).astype(np.int32)
+        _, _, c = frame_layout(lengths, lengths)
+        lab = np.repeat(seg_label, lengths)
+        wob = np.sin(np.arange(lab.size)[:, None] * rng.uniform(0.05, 0.3, D))
+        x = proto[lab] + c[:, None] * slope[lab] + 0.3 * wob + 0.05 * rng.normal(size=(lab.size, D))
+        out.append((x.astype(np.float32), seg_label, lengths))
+    return out
+
+
+def problem(vids):
+    """Concatenated ``x, row, row_label, c`` over videos (rows offset per video), as the pipeline builds."""
+    xs, rows, labels, cs, off = [], [], [], [], 0
+    for x, seg_label, lengths in vids:
+        counts = instance_counts(lengths, K)
+        seg, row, c = frame_layout(lengths, counts)
+        xs.append(x), rows.append(row + off), cs.append(c)
+        labels.append(np.repeat(seg_label, counts))
+        off += int(counts.sum())
+    return np.concatenate(xs), np.concatenate(rows), np.concatenate(labels).astype(np.int64), np.concatenate(cs)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    vids = videos()
+    x, row, row_label, c = problem(vids)
+    model = TCA(D, C, d, H, seed=0)
+    xt, lt, ct = torch.from_numpy(x), torch.from_numpy(row_label[row]), torch.from_numpy(c)
+
+    def batches(epoch):
+        perm = torch.randperm(xt.shape[0], generator=torch.Generator().manual_seed(epoch))
+        for s in range(0, perm.numel(), 64):
+            i = perm[s:s + 64]
+            yield xt[i], lt[i], ct[i]
+    train_tca(model, batches, epochs=40, lr=3e-3, seed=0, progress=False)
+    return model, vids, (x, row, row_label, c)
+
+
+@pytest.mark.parametrize("chunk", [7, 100000])
+def test_every_method_gives_the_naive_losses_and_gradients(trained, chunk):
+    model, _, (x, row, row_label, c) = trained
+    R = row_label.size
+    Z = torch.randn(R, d, generator=torch.Generator().manual_seed(1))
+    ref = Problem(model, x, row, row_label, c, need_frames=True, chunk=chunk)
+    want_l, want_g = instance_losses(ref, Z, "naive", want_grad=True)
+    for method in METHODS:
+        P = Problem(model, x, row, row_label, c, need_frames=method in ("naive", "factored"), chunk=chunk)
+        got_l, got_g = instance_losses(P, Z, method, want_grad=True)
+        torch.testing.assert_close(got_l, want_l, rtol=1e-5, atol=1e-3, msg=method)
+        torch.testing.assert_close(got_g, want_g, rtol=1e-4, atol=1e-3, msg=method)
+        no_grad_l, none = instance_losses(P, Z, method, want_grad=False)
+        assert none is None
+        torch.testing.assert_close(no_grad_l, got_l, rtol=0, atol=1e-9)
+
+
+def test_naive_losses_are_the_reference_decoders_squared_error(trained):
+    model, vids, (x, row, row_label, c) = trained
+    R = row_label.size
+    Z = torch.randn(R, d, generator=torch.Generator().manual_seed(2))
+    losses, _ = instance_losses(Problem(model, x, row, row_label, c, need_frames=True), Z, "naive")
+    dec = model.export_decoder(np.zeros(D, np.float32), np.ones(D, np.float32))
+    frames, off = [], 0
+    for _, seg_label, lengths in vids:
+        counts = instance_counts(lengths, K)
+        frames.append(reference_decode(dec, Z.numpy()[off:off + counts.sum()], seg_label, lengths, counts))
+        off += int(counts.sum())
+    err = ((np.concatenate(frames) - x).astype(np.float64) ** 2).sum(1)
+    np.testing.assert_allclose(losses.numpy(), np.bincount(row, err, minlength=R), rtol=1e-5, atol=1e-4)
+
+
+def test_targets_built_in_pieces_equal_targets_of_all_frames(trained):
+    model, _, (x, *_rest) = trained
+    whole = project_targets(model, x)
+    parts = Targets.cat([project_targets(model, x[:50], chunk=16), project_targets(model, x[50:])])
+    torch.testing.assert_close(parts.p, whole.p)
+    torch.testing.assert_close(parts.sq, whole.sq)
+    assert len(whole) == x.shape[0] and whole.p.shape == (x.shape[0], H)
+
+
+def test_encoder_means_is_the_mean_of_mu_over_each_instance(trained):
+    model, _, (x, row, row_label, c) = trained
+    R = row_label.size
+    got = encoder_means(model, x, row, row_label, c, R, chunk=11)
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(x), torch.from_numpy(row_label[row]), torch.from_numpy(c))
+    want = torch.stack([mu[torch.from_numpy(row == k)].mean(0) for k in range(R)])
+    assert got.shape == (R, d) and got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["analytic", "naive"])
+def test_inversion_beats_its_encoder_init_and_reports_true_errors(trained, method):
+    model, _, (x, row, row_label, c) = trained
+    R = row_label.size
+    z0 = encoder_means(model, x, row, row_label, c, R)
+    codes, info = invert(model, x, row, row_label, c, z0, iters=60, lr=0.05, progress=False, method=method)
+    assert codes.shape == (R, d) and codes.dtype == np.float32
+    assert info["loss_final"] < 0.8 * info["loss_init"]
+    P = Problem(model, x, row, row_label, c, need_frames=True)
+    mse = lambda z: float(instance_losses(P, torch.as_tensor(z), "naive")[0].sum()) / x.size
+    assert mse(codes) == pytest.approx(info["loss_final"], rel=1e-4)
+    assert mse(z0) == pytest.approx(info["loss_init"], rel=1e-4)
+
+
+def test_keep_best_never_returns_worse_codes_than_seen(trained):
+    model, _, (x, row, row_label, c) = trained
+    R = row_label.size
+    z0 = encoder_means(model, x, row, row_label, c, R)
+    kw = dict(iters=5, lr=50.0, schedule="constant", progress=False)
+    best, info = invert(model, x, row, row_label, c, z0, keep_best=True, record_every=1, **kw)
+    last, info_last = invert(model, x, row, row_label, c, z0, keep_best=False, **kw)
+    assert info["loss_final"] <= info["loss_init"]
+    assert info["loss_final"] <= min(h[2] for h in info["history"]) + 1e-9
+    assert info_last["loss_final"] > info["loss_final"]        # a wild step size makes the last worse
+    assert not np.allclose(best, last)
+    same, _ = invert(model, x, row, row_label, c, z0, iters=0, progress=False)
+    np.testing.assert_array_equal(same, z0.numpy())
+
+
+def test_inversion_is_reproducible_independent_per_instance_and_accepts_targets(trained):
+    model, vids, (x, row, row_label, c) = trained
+    R = row_label.size
+    z0 = encoder_means(model, x, row, row_label, c, R)
+    kw = dict(iters=20, progress=False)
+    a, _ = invert(model, x, row, row_label, c, z0, **kw)
+    b, _ = invert(model, x, row, row_label, c, z0, **kw)
+    np.testing.assert_array_equal(a, b)
+    t, _ = invert(model, project_targets(model, x), row, row_label, c, z0, **kw)
+    np.testing.assert_allclose(t, a, rtol=1e-5, atol=1e-5)
+    # the instances of the first video alone (as one rank of a distributed run would see them)
+    n0 = vids[0][0].shape[0]
+    r0 = int(row[n0 - 1]) + 1
+    part, _ = invert(model, x[:n0], row[:n0], row_label[:r0], c[:n0], z0[:r0], **kw)
+    np.testing.assert_allclose(part, a[:r0], rtol=1e-4, atol=1e-4)
+
+
+def test_bad_arguments_are_refused(trained):
+    model, _, (x, row, row_label, c) = trained
+    z0 = torch.zeros(row_label.size, d)
+    with pytest.raises(ValueError):
+        invert(model, x, row, row_label, c, z0[:-1], iters=1, progress=False)
+    with pytest.raises(ValueError):
+        invert(model, x, row, row_label, c, z0, iters=1, progress=False, method="magic")
+    with pytest.raises(ValueError):
+        invert(model, x, row, row_label, c, z0, iters=1, progress=False, optimizer="magic")
+    with pytest.raises(ValueError):
+        invert(model, project_targets(model, x), row, row_label, c, z0, iters=1, progress=False,
+               method="naive")
