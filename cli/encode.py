@@ -1,0 +1,103 @@
+"""``tasz encode DATA_DIR -o OUT.tasz``: condense a TAS dataset into a ``.tasz`` container."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
+
+
+@click.command("encode")
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None,
+              help="Output file (default: <dataset name>.tasz in the current folder).")
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="Folder with groundTruth/, mapping.txt and splits/ when the features live apart.")
+@click.option("--split", type=int, default=1, show_default=True, help="Split number of the bundles.")
+@click.option("--part", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
+              help="Which part of the split to encode.")
+@click.option("--sample-rate", type=int, default=1, show_default=True, help="Keep every n-th frame.")
+@click.option("--background", multiple=True, default=("background",), show_default=True,
+              help="Background class name (repeatable).")
+@click.option("--activity-pattern", default=None, help="Regex whose first group is a video's activity.")
+@click.option("--trim", is_flag=True, help="Truncate videos whose feature and label lengths differ.")
+@click.option("--method", type=click.Choice(METHODS), default="inversion", show_default=True,
+              help="inversion | encoded (encoder means) | tca (random codes) | mean | coreset.")
+@click.option("-K", "--K", "K", type=int, default=8, show_default=True, help="Instances per segment.")
+@click.option("--ratio", type=float, default=1.0, show_default=True,
+              help="Fraction of videos to keep (diverse subset).")
+@click.option("--latent-dtype", type=click.Choice(["float32", "float16", "int8"]), default="float16",
+              show_default=True, help="Storage type of the codes.")
+@click.option("--weights-dtype", type=click.Choice(["float32", "float16"]), default=None,
+              help="Storage type of the decoder weights [default: float32].")
+@click.option("--epochs", type=int, default=None, help="TCA training epochs [preset].")
+@click.option("--iters", type=int, default=None, help="Inversion iterations [preset].")
+@click.option("--lr", type=float, default=None, help="Inversion learning rate [preset].")
+@click.option("--batch-size", type=int, default=None, help="Training minibatch [preset].")
+@click.option("--hidden", type=int, default=None, help="Hidden width of the TCA MLPs [512].")
+@click.option("--latent-dim", type=int, default=None, help="Latent size d [256].")
+@click.option("--kl-weight", type=float, default=1.0, show_default=True, help="Weight of the KL term.")
+@click.option("--init", type=click.Choice(["encoder", "random"]), default=None,
+              help="Inversion start: encoder means, or random [encoder; random with --model].")
+@click.option("--optimizer", default="adam", show_default=True, help="Inversion optimiser: adam | sgd.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed (CPU runs are reproducible).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1, ... [cuda if available].")
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="Reuse the decoder of this .tasz (no training).")
+@click.option("--preset", type=click.Choice(["fast", "paper"]), default=None,
+              help="fast (default): measured quick settings; paper: 7.5K epochs, 10K iterations.")
+@click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--no-resume", is_flag=True, help="Discard a checkpoint of an interrupted encode.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars, no summary.")
+def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pattern, trim, method, K,
+        ratio, latent_dtype, weights_dtype, epochs, iters, lr, batch_size, hidden, latent_dim, kl_weight,
+        init, optimizer, seed, device, model, preset, force, no_resume, quiet):
+    """Encode the TAS dataset at DATA_DIR (MS-TCN layout) into a .tasz container.
+
+    Interrupted encodes resume when the same command is run again. Under torchrun, training is
+    data-parallel, ranks share the inversion, and rank 0 writes the file.
+    """
+    from tascodec.encode.pipeline import encode
+
+    if out is None:
+        out = Path(Path(labels if labels is not None else data_dir).resolve().name + ".tasz")
+    path = encode(data_dir, out, labels=labels, split=split, part=part, sample_rate=sample_rate,
+                  background=background, activity_pattern=activity_pattern, trim=trim, method=method, K=K,
+                  ratio=ratio, latent_dtype=latent_dtype, weights_dtype=weights_dtype, epochs=epochs,
+                  iters=iters, lr=lr, batch_size=batch_size, hidden=hidden, latent_dim=latent_dim,
+                  kl_weight=kl_weight, init=init, optimizer=optimizer, seed=seed, device=device, model=model,
+                  preset=preset, force=force, progress=not quiet, resume=not no_resume)
+    if quiet or int(os.environ.get("RANK", "0")) != 0:
+        return
+    click.echo(summary(path))
+
+
+def summary(path: Path) -> str:
+    """One line: what was written, how small it is, how well it fits, how long it took."""
+    from tascodec.container.reader import open_container
+
+    meta = open_container(path).metadata
+    prov = meta.get("provenance", {}) if isinstance(meta, dict) else {}
+    size = path.stat().st_size
+    frames = prov.get("kept_frames", 0)
+    raw = frames * prov.get("feature_dim", 0) * 4
+    parts = [f"{path}: {prov.get('kept_videos', '?')} videos, {frames} frames, {_bytes(size)}"]
+    if raw:
+        parts.append(f"{raw / size:.0f}x smaller than float32 features")
+    for name, value in prov.get("losses", {}).items():
+        parts.append(f"{name} loss {value:.4g}")
+    if prov.get("trimmed_frames"):
+        parts.append(f"--trim dropped {prov['trimmed_frames']} frames")
+    if "wall_time_s" in prov:
+        parts.append(f"{prov['wall_time_s']:.1f} s")
+    return ", ".join(parts)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"

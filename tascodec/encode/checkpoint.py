@@ -1,0 +1,233 @@
+"""Resumable encodes: training and inversion state kept beside the output, without pickle.
+
+``OUT.tasz.ckpt/`` holds::
+
+    state.json            fingerprint of the settings and dataset + training progress (commit point)
+    train-<epoch>.npz     model and optimizer state dicts after <epoch> epochs
+    chunk-<i>.npz         codes (rows, d) float32 + info of finished inversion chunk i
+
+Tensors are stored as plain arrays (``np.savez``, read back with ``allow_pickle=False``); the
+nesting of state dicts (dicts with int keys, tuples, scalars) is described in JSON. Every file is
+written under a temporary name and renamed, so a kill leaves the previous state or the next one.
+A checkpoint made with other settings or from other data is refused, never silently mixed in.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+
+FORMAT = "tascodec-checkpoint-1"
+
+
+class Checkpoint:
+    """The checkpoint folder of one output file.
+
+    Args:
+        out: the output ``.tasz`` path; the folder is ``out`` + ``.ckpt``.
+        fingerprint: JSON-able settings and dataset identity; a saved state is used only if equal.
+        resume: reuse a matching saved state (a different one is refused); ``False`` discards it.
+        writer: whether this process writes shared state (rank 0); every rank writes its own chunks.
+    """
+
+    def __init__(self, out: str | os.PathLike, fingerprint: dict[str, Any], *, resume: bool = True,
+                 writer: bool = True):
+        self.out = Path(out)
+        self.folder = self.out.with_name(self.out.name + ".ckpt")
+        self.fingerprint = json.loads(json.dumps(fingerprint))  # normalise tuples etc.
+        self.writer = writer
+        self.state: dict[str, Any] = {"format": FORMAT, "fingerprint": self.fingerprint, "epoch": 0,
+                                      "train_file": None, "train_stats": None}
+        if not resume:
+            if writer:
+                self.remove()
+            return
+        saved = self._read_state()
+        if saved is not None:
+            self._check(saved)
+            self.state = saved
+
+    # --- state.json ------------------------------------------------------------------------
+    def _read_state(self) -> dict[str, Any] | None:
+        path = self.folder / "state.json"
+        if not path.exists():
+            return None
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{path}: unreadable checkpoint ({e}); rerun with --no-resume to discard it") from None
+        if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+            raise UsageError(f"{path}: not a tascodec checkpoint; rerun with --no-resume to discard it")
+        return saved
+
+    def _check(self, saved: dict[str, Any]) -> None:
+        old, new = saved.get("fingerprint", {}), self.fingerprint
+        if old == new:
+            return
+        diffs = [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+                 if old.get(k) != new.get(k)]
+        raise UsageError(f"{self.folder}: checkpoint of a different encode ({'; '.join(diffs[:4])}); "
+                         "rerun with --no-resume to discard it, or use another output name")
+
+    def _write_state(self) -> None:
+        _atomic_write(self.folder / "state.json", json.dumps(self.state, indent=1).encode())
+
+    # --- training --------------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        """Epochs of training already saved."""
+        return int(self.state["epoch"])
+
+    def save_training(self, epoch: int, model_state: dict, optimizer_state: dict,
+                      stats: dict[str, Any] | None = None) -> None:
+        """Save the state after ``epoch`` finished epochs (rank 0 only)."""
+        if not self.writer:
+            return
+        self.folder.mkdir(exist_ok=True)
+        name = f"train-{epoch:06d}.npz"
+        save_tree(self.folder / name, {"model": model_state, "optimizer": optimizer_state})
+        old = self.state.get("train_file")
+        self.state.update(epoch=int(epoch), train_file=name, train_stats=_jsonable(stats))
+        self._write_state()
+        if old and old != name:
+            (self.folder / old).unlink(missing_ok=True)
+
+    def load_training(self) -> dict[str, Any] | None:
+        """``{"model", "optimizer"}`` state dicts saved last, or None when training has not been saved."""
+        name = self.state.get("train_file")
+        if not name:
+            return None
+        return load_tree(self.folder / name)
+
+    # --- inversion chunks ------------------------------------------------------------------
+    def _chunk_path(self, i: int) -> Path:
+        return self.folder / f"chunk-{i:06d}.npz"
+
+    def save_chunk(self, i: int, codes: np.ndarray, info: dict[str, Any]) -> None:
+        """Save finished chunk ``i`` (any rank; requires the folder's state to be current)."""
+        self.folder.mkdir(exist_ok=True)
+        if self.writer and not (self.folder / "state.json").exists():
+            self._write_state()  # so that a later run with other settings is refused, not mixed
+        save_tree(self._chunk_path(i), {"codes": np.asarray(codes, np.float32), "info": _jsonable(info),
+                                        "epoch": self.epoch, "fingerprint": self.fingerprint})
+
+    def load_chunk(self, i: int, rows: int, width: int) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """Codes and info of chunk ``i`` if it was finished by this same encode, else None."""
+        path = self._chunk_path(i)
+        if not path.exists():
+            return None
+        try:
+            tree = load_tree(path)
+        except (OSError, ValueError, KeyError):
+            return None  # torn or foreign file: redo the chunk
+        codes = tree["codes"]
+        if (tree.get("fingerprint") != self.fingerprint or tree.get("epoch") != self.epoch
+                or codes.shape != (rows, width)):
+            return None
+        return codes, tree["info"]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# --- (de)serialising nested state ------------------------------------------------------------
+def save_tree(path: Path, tree: Any) -> None:
+    """Write a nest of dicts/lists/tuples/scalars/arrays/tensors to one ``.npz`` atomically."""
+    arrays: dict[str, np.ndarray] = {}
+    skeleton = _flatten(tree, arrays)
+    arrays["__skeleton__"] = np.frombuffer(json.dumps(skeleton).encode(), np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def load_tree(path: Path) -> Any:
+    """Read what ``save_tree`` wrote; torch tensors come back as CPU tensors of their dtype."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    skeleton = json.loads(arrays.pop("__skeleton__").tobytes().decode())
+    return _unflatten(skeleton, arrays)
+
+
+def _flatten(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {"__dict__": [[_flatten(k, arrays), _flatten(v, arrays)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_flatten(v, arrays) for v in obj]}
+    if isinstance(obj, list):
+        return [_flatten(v, arrays) for v in obj]
+    key = f"a{len(arrays)}"
+    if isinstance(obj, np.ndarray):
+        arrays[key] = obj
+        return {"__array__": key}
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu()
+        if t.dtype == torch.bfloat16:  # numpy has no bfloat16: stored widened, restored exactly
+            t = t.float()
+        arrays[key] = t.numpy()
+        return {"__tensor__": key, "dtype": str(obj.dtype).removeprefix("torch.")}
+    raise TypeError(f"cannot checkpoint a {type(obj).__name__}")
+
+
+def _unflatten(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(obj, list):
+        return [_unflatten(v, arrays) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__dict__" in obj:
+        return {_unflatten(k, arrays): _unflatten(v, arrays) for k, v in obj["__dict__"]}
+    if "__tuple__" in obj:
+        return tuple(_unflatten(v, arrays) for v in obj["__tuple__"])
+    if "__array__" in obj:
+        return arrays[obj["__array__"]]
+    if "__tensor__" in obj:
+        import torch
+
+        return torch.from_numpy(arrays[obj["__tensor__"]].copy()).to(getattr(torch, obj["dtype"]))
+    raise ValueError("malformed checkpoint skeleton")
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=_to_py)) if obj is not None else None
+
+
+def _to_py(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if hasattr(v, "item"):
+        return v.item()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

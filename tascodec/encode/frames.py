@@ -1,0 +1,232 @@
+"""Bounded-memory frame access for the encoder: feature statistics, shuffled training batches,
+inversion chunks.
+
+A Breakfast-scale split (3.6M frames x 2048) is 29 GB as float32, so nothing here holds all of
+it: statistics are one streaming pass, training reads videos into a bounded shuffle buffer each
+epoch, and inversion works on chunks of whole videos. Videos are kept in RAM (standardized) only
+while they fit a byte budget; the rest are re-read from their ``.npy`` files (memory-mapped by the
+dataset reader) when needed. Which videos are cached never changes a result, only its speed.
+
+Shapes: T frames of a video, D feature dim, N frames of a chunk, R instance rows of a chunk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..data.layout import TASDataset
+from ..data.segments import frame_layout, instance_counts
+
+STD_FLOOR = 1e-6  # feature dims whose std is below this are not rescaled (std stored as 1)
+
+
+def feature_stats(ds: TASDataset, videos: Sequence[str] | None = None,
+                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dim mean and std of all frames, ``(D,) float32`` each, in one pass.
+
+    Per-video moments are computed in float64 and merged pairwise (Chan et al.), so the result
+    does not drift with the number of frames. Dims with std below ``STD_FLOOR`` get std 1.
+    """
+    videos = list(ds.videos if videos is None else videos)
+    n = 0
+    mean = np.zeros(ds.feature_dim, np.float64)
+    m2 = np.zeros(ds.feature_dim, np.float64)
+    for v in _bar(videos, "feature stats", progress, unit="video"):
+        x = ds.features(v).astype(np.float64)
+        nb = x.shape[0]
+        mb = x.mean(axis=0)
+        d = x - mb
+        m2b = np.einsum("ij,ij->j", d, d)
+        delta = mb - mean
+        tot = n + nb
+        mean = mean + delta * (nb / tot)
+        m2 = m2 + m2b + delta * delta * (n * nb / tot)
+        n = tot
+    std = np.sqrt(m2 / max(n, 1))
+    std = np.where(std > STD_FLOOR, std, 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+@dataclass
+class VideoTables:
+    """One video's segment table at a given K."""
+
+    seg_label: np.ndarray  # (S,) int32
+    seg_length: np.ndarray  # (S,) int64
+    seg_instances: np.ndarray  # (S,) int32
+
+
+def video_tables(ds: TASDataset, video: str, K: int) -> VideoTables:
+    labels, lengths = ds.segments(video)
+    return VideoTables(labels.astype(np.int32), lengths.astype(np.int64), instance_counts(lengths, K))
+
+
+class FrameStore:
+    """Standardized features, per-frame labels and coherence of a dataset's videos, on demand.
+
+    ``standardized(v)`` returns ``(x - mean) / std`` as ``(T, D) float32``; up to ``cache_bytes``
+    of those stay in RAM (first come, first kept), the rest are read again from disk on each call.
+    """
+
+    def __init__(self, ds: TASDataset, mean: np.ndarray, std: np.ndarray, *, cache_bytes: int = 0):
+        self.ds = ds
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+        self.cache_bytes = int(cache_bytes)
+        self._cache: dict[str, np.ndarray] = {}
+        self._cached_bytes = 0
+        self._coherence: dict[str, np.ndarray] = {}
+
+    def raw(self, video: str) -> np.ndarray:
+        return self.ds.features(video)
+
+    def standardized(self, video: str) -> np.ndarray:
+        x = self._cache.get(video)
+        if x is not None:
+            return x
+        x = self.raw(video)
+        x -= self.mean
+        x /= self.std
+        if self._cached_bytes + x.nbytes <= self.cache_bytes:
+            self._cache[video] = x
+            self._cached_bytes += x.nbytes
+        return x
+
+    def labels(self, video: str) -> np.ndarray:
+        """``(T,) int64`` per-frame class ids."""
+        return self.ds.labels(video)
+
+    def coherence(self, video: str) -> np.ndarray:
+        """``(T,) float32``: each frame's position in its segment (independent of K)."""
+        c = self._coherence.get(video)
+        if c is None:
+            _, lengths = self.ds.segments(video)
+            _, _, c = frame_layout(lengths, np.ones_like(lengths))
+            self._coherence[video] = c
+        return c
+
+    def tables(self, video: str, K: int) -> VideoTables:
+        return video_tables(self.ds, video, K)
+
+
+# --- training --------------------------------------------------------------------------------
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # x (B, D) float32, labels (B,) int64, c (B,) float32
+
+
+def training_batches(store: FrameStore, videos: Sequence[str], *, batch_size: int, seed: int,
+                     buffer_frames: int, rank: int = 0, world: int = 1) -> Callable[[int], Iterator[Batch]]:
+    """``batches(epoch)``: the epoch's minibatches, shuffled, as numpy arrays.
+
+    Each epoch visits the videos in a random order, fills a buffer of up to ``buffer_frames``
+    frames (whole videos, at least one), shuffles the frames inside it and cuts batches of
+    ``batch_size`` (a remainder carries over into the next buffer; the epoch's last batch may be
+    short). The randomness depends only on ``(seed, epoch)``, so a resumed run sees the same
+    batches. Under data parallelism every rank walks the same global batches and keeps the frames
+    ``rank::world`` of each: the ranks' shards are disjoint, cover the epoch, and the averaged
+    gradient is that of the global batch (up to a batch size not divisible by ``world``).
+    """
+    videos = list(videos)
+    frames = np.array([store.ds.num_frames(v) for v in videos], np.int64)
+    B = int(batch_size)
+
+    def gather(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> Batch:
+        xs, ls, cs = [], [], []
+        for x, l, c, idx in parts:
+            xs.append(x[idx])
+            ls.append(l[idx])
+            cs.append(c[idx])
+        if len(xs) == 1:
+            return xs[0], ls[0], cs[0]
+        return np.concatenate(xs), np.concatenate(ls), np.concatenate(cs)
+
+    def batches(epoch: int) -> Iterator[Batch]:
+        rng = np.random.default_rng((int(seed), int(epoch)))
+        order = rng.permutation(len(videos))
+        carry: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # pieces of a batch
+        carry_n = 0  # global frames in the pending batch
+        for group in _groups(order, frames, buffer_frames):
+            x = _concat([store.standardized(videos[i]) for i in group])
+            l = _concat([store.labels(videos[i]) for i in group])
+            c = _concat([store.coherence(videos[i]) for i in group])
+            perm = rng.permutation(x.shape[0])
+            pos = 0
+            if carry_n:
+                take = perm[: B - carry_n]
+                carry.append((x, l, c, take[(rank - carry_n) % world::world]))
+                carry_n += take.size
+                pos = take.size
+                if carry_n < B:
+                    continue
+                yield gather(carry)
+                carry, carry_n = [], 0
+            while pos + B <= perm.size:
+                yield gather([(x, l, c, perm[pos:pos + B][rank::world])])
+                pos += B
+            if pos < perm.size:
+                carry, carry_n = [(x, l, c, perm[pos:][rank::world])], perm.size - pos
+        if carry_n >= world:  # every rank must take the same number of steps
+            yield gather(carry)
+
+    return batches
+
+
+def _groups(order: np.ndarray, frames: np.ndarray, limit: int) -> Iterator[list[int]]:
+    group, n = [], 0
+    for i in order:
+        if group and n + frames[i] > limit:
+            yield group
+            group, n = [], 0
+        group.append(int(i))
+        n += int(frames[i])
+    if group:
+        yield group
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+# --- inversion chunks ------------------------------------------------------------------------
+def chunk_videos(frames: Sequence[int], max_frames: int) -> list[list[int]]:
+    """Split consecutive videos into chunks of at most ``max_frames`` frames (a longer video is
+    a chunk of its own). Returns lists of video positions, in order."""
+    return list(_groups(np.arange(len(frames)), np.asarray(frames, np.int64), max_frames))
+
+
+@dataclass
+class Chunk:
+    """The frames of a few consecutive videos, laid out for inversion.
+
+    ``x (N, D) float32`` (standardized, or raw for the repeat baselines), ``row (N,) int64`` the
+    frame's instance row within the chunk, ``c (N,) float32``, ``row_label (R,) int64``.
+    """
+
+    x: np.ndarray
+    row: np.ndarray
+    c: np.ndarray
+    row_label: np.ndarray
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.row_label.size)
+
+
+def load_chunk(store: FrameStore, videos: Sequence[str], K: int, *, standardized: bool = True) -> Chunk:
+    tables = [store.tables(v, K) for v in videos]
+    lengths = np.concatenate([t.seg_length for t in tables])
+    counts = np.concatenate([t.seg_instances for t in tables])
+    labels = np.concatenate([t.seg_label for t in tables])
+    _, row, c = frame_layout(lengths, counts)
+    get = store.standardized if standardized else store.raw
+    x = _concat([get(v) for v in videos])
+    return Chunk(np.ascontiguousarray(x), row, c, np.repeat(labels.astype(np.int64), counts))
+
+
+def _bar(it, desc: str, enabled: bool, **kw):
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, leave=False, dynamic_ncols=True, **kw)

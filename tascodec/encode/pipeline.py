@@ -1,0 +1,442 @@
+"""``tasz encode``: a TAS dataset in, one ``.tasz`` container out.
+
+Stages: read the split (labels now, features lazily) -> feature mean/std (one streaming pass)
+-> train the TCA prior on every frame of the split (or reuse ``model=OTHER.tasz``'s decoder)
+-> choose the videos to keep (``ratio``) -> per chunk of kept videos: codes by the chosen
+method -> quantize -> write the container atomically.
+
+Resumable: training and finished chunks are checkpointed beside the output (``OUT.tasz.ckpt/``)
+and a rerun of the same command continues. Distributed under ``torchrun``: data-parallel
+training, ranks split the chunks, rank 0 writes the file.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .._io import check_writable
+from ..container.content import CODE_DTYPES, WEIGHT_DTYPES, Content, Decoder
+from ..container.quant import quantize
+from ..data.layout import PARTS, TASDataset, read_dataset
+from ..errors import UsageError
+from ..model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
+from . import distributed
+from .checkpoint import Checkpoint
+from .invert import DEFAULT_ITERS, DEFAULT_LR, OPTIMIZERS, encoder_means, invert
+from .frames import FrameStore, chunk_videos, feature_stats, load_chunk, training_batches, video_tables
+
+METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
+REPEAT_METHODS = ("mean", "coreset")  # codes are frames: no prior, no normalisation
+INITS = ("encoder", "random")
+TRAIN_LR = 1e-3  # Adam learning rate of TCA training (the paper's)
+
+# Presets: settings not given explicitly come from here. "fast" is the default.
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"epochs": 30, "iters": DEFAULT_ITERS, "lr": DEFAULT_LR, "batch_size": 512},
+    "paper": {"epochs": 7500, "iters": 10000, "lr": 1e-3, "batch_size": 512},
+}
+
+# Memory bounds (bytes / frames; at D = 2048 a frame is 8 KiB as float32).
+CACHE_BYTES = 2 << 30  # standardized features kept in RAM between epochs, per node
+BUFFER_FRAMES = 1 << 17  # training shuffle buffer (1 GiB at D = 2048)
+CHUNK_FRAMES = 1 << 16  # frames inverted together (512 MiB at D = 2048)
+CHECKPOINT_SECONDS = 30.0  # minimum time between training checkpoints
+
+
+@dataclass
+class Settings:
+    """Every setting that shapes the result (recorded in the container's provenance)."""
+
+    method: str
+    K: int
+    ratio: float
+    latent_dtype: str
+    weights_dtype: str | None
+    epochs: int | None
+    iters: int | None
+    lr: float | None
+    train_lr: float | None
+    batch_size: int | None
+    hidden: int | None
+    latent_dim: int | None
+    kl_weight: float | None
+    init: str | None
+    optimizer: str | None
+    seed: int
+    preset: str
+    model: str | None = None  # sha256 of a reused decoder
+
+
+def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", sample_rate: int = 1,
+           background: Sequence[str] = ("background",), activity_pattern: str | None = None,
+           trim: bool = False, method: str = "inversion", K: int = 8, ratio: float = 1.0,
+           latent_dtype: str = "float16", weights_dtype: str | None = None, epochs: int | None = None,
+           iters: int | None = None, lr: float | None = None, batch_size: int | None = None,
+           hidden: int | None = None, latent_dim: int | None = None, kl_weight: float = 1.0,
+           init: str | None = None, optimizer: str = "adam", seed: int = 0, device: str | None = None,
+           model=None, preset: str | None = None, force: bool = False, progress: bool = True,
+           resume: bool = True, checkpoint_every: float = CHECKPOINT_SECONDS,
+           cache_bytes: int = CACHE_BYTES, buffer_frames: int = BUFFER_FRAMES,
+           chunk_frames: int = CHUNK_FRAMES) -> Path:
+    """Encode the TAS dataset at ``data_dir`` into the container ``out``; returns ``out``.
+
+    Dataset options (``labels`` .. ``trim``) are those of ``tascodec.data.layout.read_dataset``.
+    ``method``: ``inversion`` (codes optimised against the frozen decoder), ``encoded`` (the
+    encoder's mean per instance), ``tca`` (no codes: random at decode time), ``mean`` / ``coreset``
+    (an instance's mean frame / the frame nearest it). ``K``: instances per segment. ``ratio``:
+    fraction of videos kept (diverse subset). ``preset``: ``fast`` (default) or ``paper``; options
+    given explicitly override it. ``model``: a ``.tasz`` whose decoder is reused (no training).
+    ``weights_dtype`` defaults to float32 (or the reused decoder's). ``init`` defaults to
+    ``encoder`` (``random`` when there is no encoder, i.e. with ``model``). ``device`` defaults to
+    cuda when available. ``resume``: continue from a matching checkpoint (``False`` discards it).
+
+    Raises ``DatasetError`` for bad data and ``UsageError`` for bad options or an existing
+    output (unless ``force``); nothing is ever left at ``out`` unless the encode succeeded.
+    """
+    started = time.monotonic()
+    out = Path(out)
+    settings = _resolve(method=method, K=K, ratio=ratio, latent_dtype=latent_dtype,
+                        weights_dtype=weights_dtype, epochs=epochs, iters=iters, lr=lr,
+                        batch_size=batch_size, hidden=hidden, latent_dim=latent_dim, kl_weight=kl_weight,
+                        init=init, optimizer=optimizer, seed=seed, preset=preset, model=model)
+    if part not in PARTS:
+        raise UsageError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    check_writable(out, force)
+    options = {"split": split, "part": part, "sample_rate": sample_rate, "background": list(background),
+               "activity_pattern": activity_pattern, "trim": bool(trim)}
+    ds = read_dataset(data_dir, labels=labels, **options)
+    reused = _load_model(model, ds) if model is not None else None
+    if reused is not None:
+        settings.model = reused.sha256()
+
+    group, device = distributed.setup(device)
+    try:
+        job = _Job(ds, options, out, settings, group, device, progress=progress and group.is_root,
+                   resume=resume, checkpoint_every=checkpoint_every, force=force,
+                   cache_bytes=cache_bytes, buffer_frames=buffer_frames, chunk_frames=chunk_frames,
+                   started=started, reused=reused)
+        job.run()
+    finally:
+        distributed.close(group)
+    return out
+
+
+# --- settings ----------------------------------------------------------------------------------
+def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr, batch_size, hidden,
+             latent_dim, kl_weight, init, optimizer, seed, preset, model) -> Settings:
+    """Validate the options and fill the unset ones from the preset (or leave None if unused)."""
+    preset = preset or "fast"
+    if preset not in PRESETS:
+        raise UsageError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if method not in METHODS:
+        raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if latent_dtype not in CODE_DTYPES:
+        raise UsageError(f"latent dtype must be one of {', '.join(CODE_DTYPES)}, got {latent_dtype!r}")
+    if weights_dtype is not None and weights_dtype not in WEIGHT_DTYPES:
+        raise UsageError(f"weights dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {weights_dtype!r}")
+    if init is not None and init not in INITS:
+        raise UsageError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    _check(K, "K", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1")
+    _check(ratio, "ratio", lambda v: 0 < v <= 1, "in (0, 1]")
+    _check(seed, "seed", lambda v: isinstance(v, int) and 0 <= v < 2**63, "an integer in [0, 2**63)")
+    for name, value in (("epochs", epochs), ("iters", iters), ("batch size", batch_size),
+                        ("hidden", hidden), ("latent dim", latent_dim)):
+        if value is not None:
+            low = 0 if name == "iters" else 1
+            _check(value, name, lambda v: isinstance(v, int) and v >= low, f"an integer >= {low}")
+    if lr is not None:
+        _check(lr, "lr", lambda v: math.isfinite(v) and v > 0, "a positive number")
+    _check(kl_weight, "kl weight", lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+    if optimizer not in OPTIMIZERS:
+        raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+
+    p = PRESETS[preset]
+    repeat = method in REPEAT_METHODS
+    trains = not repeat and model is None
+    inverts = method == "inversion"
+    if repeat and model is not None:
+        raise UsageError(f"--model reuses a TCA decoder; method {method!r} does not use one")
+    if model is not None and init == "encoder" and method in ("inversion", "encoded"):
+        raise UsageError(f"{model}: a container holds no encoder, so --init encoder is impossible "
+                         "with --model (use --init random)")
+    if method == "encoded" and model is not None:
+        raise UsageError(f"{model}: method 'encoded' needs the TCA encoder, which a container does not hold")
+    return Settings(
+        method=method, K=K, ratio=float(ratio), latent_dtype=latent_dtype,
+        weights_dtype=None if repeat else (weights_dtype or ("float32" if trains else None)),
+        epochs=(epochs if epochs is not None else p["epochs"]) if trains else None,
+        iters=(iters if iters is not None else p["iters"]) if inverts else None,
+        lr=(float(lr) if lr is not None else p["lr"]) if inverts else None,
+        train_lr=TRAIN_LR if trains else None,
+        batch_size=(batch_size if batch_size is not None else p["batch_size"]) if trains else None,
+        hidden=(hidden if hidden is not None else DEFAULT_HIDDEN) if trains else None,
+        latent_dim=(latent_dim if latent_dim is not None else DEFAULT_LATENT) if trains else None,
+        kl_weight=float(kl_weight) if trains else None,
+        init=(init or ("encoder" if model is None else "random")) if method in ("inversion", "encoded") else None,
+        optimizer=optimizer if inverts else None,
+        seed=int(seed), preset=preset,
+    )
+
+
+def _check(value, name: str, ok, expected: str) -> None:
+    try:
+        good = bool(ok(value))
+    except TypeError:
+        good = False
+    if not good:
+        raise UsageError(f"{name} must be {expected}, got {value!r}")
+
+
+def _load_model(path, ds: TASDataset) -> Decoder:
+    """The decoder of another container, checked against this dataset."""
+    from ..container.reader import open_container
+
+    container = open_container(path)
+    vocab = list(container.vocab)
+    dec = container.content().decoder  # weights in their stored dtype: the digest is kept
+    if dec.kind != "mlp":
+        raise UsageError(f"{path}: its decoder is of kind {dec.kind!r} (a baseline), not a TCA decoder")
+    if dec.feature_dim != ds.feature_dim:
+        raise UsageError(f"{path}: its decoder makes {dec.feature_dim}-d features, the dataset has "
+                         f"{ds.feature_dim}-d features")
+    if vocab != ds.vocab:
+        raise UsageError(f"{path}: its vocabulary ({len(vocab)} classes) differs from the dataset's "
+                         f"mapping.txt ({len(ds.vocab)} classes); class ids would not match")
+    return dec
+
+
+# --- the job ----------------------------------------------------------------------------------
+class _Job:
+    """One encode: the stages in order, with checkpointing and (optionally) several ranks."""
+
+    def __init__(self, ds: TASDataset, options: dict[str, Any], out: Path, s: Settings, group,
+                 device: str, *, progress: bool,
+                 resume: bool, checkpoint_every: float, force: bool, cache_bytes: int, buffer_frames: int,
+                 chunk_frames: int, started: float, reused: Decoder | None):
+        self.ds, self.options, self.out, self.s, self.group, self.device = ds, options, out, s, group, device
+        self.progress, self.force, self.started, self.reused = progress, force, started, reused
+        self.checkpoint_every = float(checkpoint_every)
+        self.cache_bytes, self.buffer_frames, self.chunk_frames = cache_bytes, buffer_frames, chunk_frames
+        self.losses: dict[str, float] = {}
+        fingerprint = {**asdict(self.s), **options, "dataset": ds.name, "labels_sha256": ds.labels_hash(),
+                       "feature_dim": ds.feature_dim, "frames": ds.total_frames, "videos": ds.videos}
+        fingerprint.pop("latent_dtype")  # only affects the final quantisation
+        self.ckpt = Checkpoint(out, fingerprint, resume=resume, writer=group.is_root)
+        distributed.barrier(group)  # rank 0 has discarded a stale checkpoint before anyone reads it
+
+    def run(self) -> None:
+        s, ds = self.s, self.ds
+        torch.manual_seed(s.seed)
+        kept = self._select()
+        encoder = None
+        if s.method in REPEAT_METHODS:
+            decoder = Decoder(kind="repeat", feature_dim=ds.feature_dim, latent_dim=ds.feature_dim,
+                              num_classes=len(ds.vocab))
+            store = FrameStore(ds, np.zeros(ds.feature_dim, np.float32), np.ones(ds.feature_dim, np.float32),
+                               cache_bytes=self._cache_budget())
+        elif self.reused is not None:
+            decoder = self.reused
+            w = decoder.float32_weights()
+            store = FrameStore(ds, w["mean"], w["std"], cache_bytes=self._cache_budget())
+        else:
+            mean, std = feature_stats(ds, progress=self.progress)
+            store = FrameStore(ds, mean, std, cache_bytes=self._cache_budget())
+            encoder = self._train(store)
+            decoder = encoder.export_decoder(mean, std, s.weights_dtype)
+
+        codes = None
+        if s.method != "tca":
+            codes = self._codes(store, kept, decoder, encoder)
+        if self.group.is_root:
+            self._write(kept, decoder, codes)
+
+    # --- stages ---------------------------------------------------------------------------
+    def _cache_budget(self) -> int:
+        per_node = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        return int(self.cache_bytes) // per_node
+
+    def _select(self) -> list[str]:
+        """The videos to store: all, or a diverse subset of ``ratio`` of them."""
+        ds = self.ds
+        if self.s.ratio >= 1.0:
+            return ds.videos
+        from ..subset import select
+
+        bg = set(ds.background_ids)
+        seqs = [[int(l) for l in ds.segments(v)[0] if int(l) not in bg] for v in ds.videos]
+        keep = select(seqs, ratio=self.s.ratio, strategy="diverse", seed=self.s.seed)
+        return [ds.videos[i] for i in sorted(keep)]
+
+    def _train(self, store: FrameStore):
+        """Train the TCA on every frame of the split (resuming from a checkpoint if any)."""
+        s, g = self.s, self.group
+        net = TCA(self.ds.feature_dim, len(self.ds.vocab), s.latent_dim, s.hidden, seed=s.seed)
+        saved = self.ckpt.load_training()
+        start = self.ckpt.epoch if saved is not None else 0
+        if saved is not None:
+            net.load_state_dict(saved["model"])
+        net.to(self.device)
+        stats = self.ckpt.state.get("train_stats") or {}
+        if start < s.epochs:
+            wrapped = net
+            if g.active:
+                from torch.nn.parallel import DistributedDataParallel
+
+                wrapped = DistributedDataParallel(net, device_ids=[g.local_rank] if g.comm_device != "cpu" else None)
+            numpy_batches = training_batches(store, self.ds.videos, batch_size=s.batch_size, seed=s.seed,
+                                             buffer_frames=self.buffer_frames, rank=g.rank, world=g.world)
+
+            def batches(epoch):
+                for x, l, c in numpy_batches(epoch):
+                    yield torch.from_numpy(x), torch.from_numpy(l), torch.from_numpy(c)
+
+            last_save = time.monotonic()
+
+            def on_epoch_end(epoch, model, optimizer, epoch_stats):
+                nonlocal last_save
+                done = epoch + 1
+                if done == s.epochs or time.monotonic() - last_save >= self.checkpoint_every:
+                    self.ckpt.save_training(done, net.state_dict(), optimizer.state_dict(), epoch_stats)
+                    last_save = time.monotonic()
+
+            stats = train_tca(wrapped, batches, epochs=s.epochs, lr=s.train_lr, kl_weight=s.kl_weight,
+                              device=self.device, progress=self.progress, start_epoch=start,
+                              optimizer_state=saved["optimizer"] if saved is not None else None,
+                              on_epoch_end=on_epoch_end, seed=_rank_seed(s.seed, g.rank))
+        if stats:
+            recon = stats.get("train_recon")
+            if recon is not None and math.isfinite(recon):
+                recon = distributed.mean_over_ranks(g, [recon], 1.0)[0] if start < s.epochs else recon
+                self.losses["train"] = recon / self.ds.feature_dim
+        net.eval()
+        return net
+
+    def _codes(self, store: FrameStore, kept: list[str], decoder: Decoder, encoder) -> np.ndarray:
+        """Codes of every instance of the kept videos, ``(R, d) float32``, chunk by chunk."""
+        s, g = self.s, self.group
+        frames = [self.ds.num_frames(v) for v in kept]
+        chunks = chunk_videos(frames, self.chunk_frames)
+        rows = [sum(int(store.tables(kept[j], s.K).seg_instances.sum()) for j in ch) for ch in chunks]
+        owners = [i % g.world for i in range(len(chunks))]
+        dec_model = None
+        if s.method not in REPEAT_METHODS:
+            dec_model = TCA.from_decoder(decoder).to(self.device).eval()
+        local: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        mine = [i for i in range(len(chunks)) if owners[i] == g.rank]
+        for i in _bar(mine, "chunks", self.progress):
+            saved = self.ckpt.load_chunk(i, rows[i], decoder.latent_dim)
+            if saved is not None:
+                codes, info = saved
+            else:
+                chunk = load_chunk(store, [kept[j] for j in chunks[i]], s.K,
+                                   standardized=s.method not in REPEAT_METHODS)
+                codes, info = self._chunk_codes(i, chunk, dec_model, encoder)
+                self.ckpt.save_chunk(i, codes, info)
+            local[i] = (codes, np.array([info.get("frames", math.nan), info.get("loss", math.nan)], np.float64))
+        gathered = distributed.collect_chunks(g, owners, rows, decoder.latent_dim, local)
+        if gathered is None:
+            return None
+        n = sum(info[0] for _, info in gathered if math.isfinite(info[1]))
+        if n:
+            self.losses[s.method] = float(sum(info[0] * info[1] for _, info in gathered
+                                                 if math.isfinite(info[1])) / n)
+        if not gathered:
+            return np.zeros((0, decoder.latent_dim), np.float32)
+        return np.concatenate([c for c, _ in gathered]).astype(np.float32, copy=False)
+
+    def _chunk_codes(self, i: int, chunk, dec_model, encoder) -> tuple[np.ndarray, dict[str, Any]]:
+        """One chunk's codes and ``info`` (``frames``; ``loss``: MSE per standardized element)."""
+        from .baselines import coreset_codes, mean_codes
+
+        s = self.s
+        if s.method == "mean":
+            return mean_codes(chunk.x, chunk.row, chunk.num_rows), {}
+        if s.method == "coreset":
+            return coreset_codes(chunk.x, chunk.row, chunk.num_rows), {}
+        if s.init == "encoder":
+            z0 = encoder_means(encoder, chunk.x, chunk.row, chunk.row_label, chunk.c, chunk.num_rows,
+                               device=self.device)
+        else:
+            gen = torch.Generator().manual_seed(_chunk_seed(s.seed, i))
+            z0 = torch.randn(chunk.num_rows, dec_model.latent_dim, generator=gen)
+        # "encoded" keeps z0: zero iterations only measure its loss
+        codes, info = invert(dec_model, chunk.x, chunk.row, chunk.row_label, chunk.c, z0,
+                             iters=s.iters if s.method == "inversion" else 0, lr=s.lr or DEFAULT_LR,
+                             optimizer=s.optimizer or "adam", device=self.device,
+                             progress=self.progress, keep_best=True)
+        return np.asarray(codes, np.float32), {"frames": int(chunk.x.shape[0]), "loss": info["loss_final"],
+                                               "loss_init": info["loss_init"]}
+
+    def _write(self, kept: list[str], decoder: Decoder, codes: np.ndarray | None) -> None:
+        from ..container.writer import write_container
+
+        s, ds = self.s, self.ds
+        tables = [video_tables(ds, v, s.K) for v in kept]
+        counts = np.array([t.seg_label.size for t in tables], np.int64)
+        content = Content(
+            vocab=list(ds.vocab), videos=list(kept),
+            video_segments=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+            seg_label=_cat([t.seg_label for t in tables], np.int32),
+            seg_length=_cat([t.seg_length for t in tables], np.int64),
+            seg_instances=_cat([t.seg_instances for t in tables], np.int32),
+            decoder=decoder, background=list(ds.background),
+            activities=[ds.activity(v) for v in kept] if ds.activity_pattern else None,
+        )
+        if codes is None:
+            content.random_seed = s.seed
+        else:
+            content.codes, content.code_scale = quantize(codes, s.latent_dtype)
+            content.codes_dtype = s.latent_dtype
+        content.provenance = self._provenance(kept)
+        write_container(content, self.out, force=self.force, created=content.provenance["created"])
+        self.ckpt.remove()
+
+    def _provenance(self, kept: list[str]) -> dict[str, Any]:
+        s, ds = self.s, self.ds
+        settings = {k: v for k, v in asdict(s).items() if k != "method"}
+        settings.update(self.options, device=self.device, world_size=self.group.world)
+        prov: dict[str, Any] = {
+            "dataset": ds.name, "part": ds.part,
+            "source_videos": len(ds), "source_frames": int(ds.total_frames),
+            "kept_videos": len(kept), "kept_frames": int(sum(ds.num_frames(v) for v in kept)),
+            "trimmed_frames": int(sum(ds.dropped_frames.values())),
+            "labels_sha256": ds.labels_hash(), "feature_dim": ds.feature_dim,
+            "method": s.method, "settings": settings,
+            "losses": {k: float(v) for k, v in self.losses.items() if math.isfinite(v)},
+            "tascodec_version": __version__,
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "wall_time_s": round(time.monotonic() - self.started, 3),
+        }
+        if ds.split is not None:
+            prov["split"] = int(ds.split)
+        return prov
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """Rank 0 draws the single-process noise; other ranks draw independent noise."""
+    return seed if rank == 0 else int(np.random.SeedSequence((seed, rank)).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _chunk_seed(seed: int, chunk: int) -> int:
+    return int(np.random.SeedSequence((seed, 7, chunk)).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
+
+
+def _bar(it, desc: str, enabled: bool):
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, unit="chunk", leave=False, dynamic_ncols=True)
