@@ -1,0 +1,254 @@
+"""``tasz encode`` end to end on a tiny synthetic dataset (D = 32, a few videos, tiny models)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import tascodec
+from tascodec.cli.main import cli
+from tascodec.container.quant import dequantize
+from tascodec.data.layout import read_dataset
+from tascodec.data.synthetic import synthesize
+from tascodec.encode import pipeline
+from tascodec.encode.checkpoint import load_tree, save_tree
+from tascodec.encode.frames import FrameStore, feature_stats, training_batches
+from tascodec.errors import DatasetError, OutputExistsError, UsageError
+
+TINY = dict(epochs=2, iters=20, batch_size=64, hidden=32, latent_dim=8, progress=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny matmuls: torch's thread pool only adds synchronisation (seconds on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return synthesize(tmp_path_factory.mktemp("ds") / "tiny", like="gtea", videos=6, dim=32,
+                      length_scale=0.2, seed=1)
+
+
+@pytest.fixture(scope="module")
+def encoded(data, tmp_path_factory):
+    """One container per method, made once for the module."""
+    out = tmp_path_factory.mktemp("enc")
+    return {m: pipeline.encode(data, out / f"{m}.tasz", method=m, **TINY) for m in pipeline.METHODS}
+
+
+def _features(data, video):
+    return read_dataset(data).features(video)
+
+
+@pytest.mark.parametrize("method", pipeline.METHODS)
+def test_every_method_writes_a_decodable_container(data, encoded, method):
+    ds = read_dataset(data)
+    c = tascodec.open(encoded[method])
+    assert c.videos == ds.videos and c.vocab == ds.vocab
+    for v in c.videos:
+        x = c.decode(v)
+        assert x.shape == (ds.num_frames(v), 32) and np.isfinite(x).all()
+        np.testing.assert_array_equal(c.labels(v), ds.labels(v))
+    meta = c.metadata
+    prov = meta["provenance"]
+    assert prov["method"] == method and prov["labels_sha256"] == ds.labels_hash()
+    assert prov["source_videos"] == len(ds) and prov["source_frames"] == ds.total_frames
+    assert prov["settings"]["K"] == 8 and prov["settings"]["seed"] == 0
+    if method in ("mean", "coreset"):
+        assert meta["decoder"]["kind"] == "repeat"
+    else:
+        assert meta["decoder"]["kind"] == "mlp" and prov["settings"]["epochs"] == 2
+        assert 0 < prov["losses"]["train"] < 10
+    assert meta["codes"]["source"] == ("random" if method == "tca" else "stored")
+    assert not (encoded[method].parent / f"{method}.tasz.ckpt").exists()
+
+
+def test_coreset_codes_are_real_frames_and_mean_fits_better(data, encoded):
+    ds = read_dataset(data)
+    v = ds.videos[0]
+    x = _features(data, v)
+    core = tascodec.open(encoded["coreset"]).decode(v)
+    mean = tascodec.open(encoded["mean"]).decode(v)
+    # float16 storage: each decoded frame is a real frame rounded to float16
+    assert all(np.abs(x - f).max(axis=1).min() < 1e-2 * np.abs(x).max() for f in core[:5])
+    assert np.mean((mean - x) ** 2) <= np.mean((core - x) ** 2)
+
+
+def test_inversion_never_worse_than_encoder_means(encoded):
+    inv = tascodec.open(encoded["inversion"]).metadata["provenance"]["losses"]
+    enc = tascodec.open(encoded["encoded"]).metadata["provenance"]["losses"]
+    assert inv["train"] == enc["train"]  # same seed, same training
+    assert inv["inversion"] <= enc["encoded"] + 1e-9  # keep-best from the same start
+
+
+def test_seeded_cpu_runs_are_reproducible(data, encoded, tmp_path):
+    again = pipeline.encode(data, tmp_path / "again.tasz", **TINY)
+    a, b = tascodec.open(encoded["inversion"]).content(), tascodec.open(again).content()
+    assert a.decoder.sha256() == b.decoder.sha256()
+    np.testing.assert_array_equal(a.codes, b.codes)
+    pa, pb = a.provenance, b.provenance
+    for key in ("created", "wall_time_s"):
+        pa.pop(key), pb.pop(key)
+    assert pa == pb
+
+
+def test_latent_and_weight_dtypes(data, tmp_path):
+    out = pipeline.encode(data, tmp_path / "q.tasz", latent_dtype="int8", weights_dtype="float16", **TINY)
+    c = tascodec.open(out)
+    assert c.metadata["codes"]["dtype"] == "int8" and c.metadata["decoder"]["weights_dtype"] == "float16"
+    content = c.content()
+    assert content.code_scale is not None and content.code_scale.shape == (content.num_rows,)
+    assert np.isfinite(dequantize(content.codes, content.code_scale)).all()
+
+
+def test_ratio_keeps_a_subset(data, tmp_path):
+    ds = read_dataset(data)
+    out = pipeline.encode(data, tmp_path / "half.tasz", method="mean", ratio=0.5, progress=False)
+    c = tascodec.open(out)
+    assert len(c.videos) == round(0.5 * len(ds)) and set(c.videos) <= set(ds.videos)
+    prov = c.metadata["provenance"]
+    assert prov["source_videos"] == len(ds) and prov["kept_videos"] == len(c.videos)
+
+
+def test_model_reuse_skips_training(data, encoded, tmp_path, monkeypatch):
+    def no_training(*a, **k):
+        raise AssertionError("training must be skipped with model=")
+
+    monkeypatch.setattr(pipeline, "train_tca", no_training)
+    out = pipeline.encode(data, tmp_path / "reuse.tasz", model=encoded["inversion"], **TINY)
+    src, new = tascodec.open(encoded["inversion"]), tascodec.open(out)
+    assert new.decoder_sha256 == src.decoder_sha256
+    prov = new.metadata["provenance"]
+    assert prov["settings"]["model"] == src.decoder_sha256 and prov["settings"]["init"] == "random"
+    assert prov["settings"]["epochs"] is None and "train" not in prov["losses"]
+    assert new.decode(new.videos[0]).shape[1] == 32
+
+
+def test_model_reuse_checks_compatibility(data, encoded, tmp_path):
+    other = synthesize(tmp_path / "wide", like="gtea", videos=4, dim=16, length_scale=0.2, seed=2)
+    with pytest.raises(UsageError, match="16-d"):
+        pipeline.encode(other, tmp_path / "x.tasz", model=encoded["inversion"], **TINY)
+    with pytest.raises(UsageError, match="baseline"):
+        pipeline.encode(data, tmp_path / "x.tasz", model=encoded["mean"], **TINY)
+    with pytest.raises(UsageError, match="encoder"):
+        pipeline.encode(data, tmp_path / "x.tasz", model=encoded["inversion"], init="encoder", **TINY)
+    assert not (tmp_path / "x.tasz").exists()
+
+
+def test_refuses_to_overwrite_unless_forced(data, tmp_path):
+    out = tmp_path / "o.tasz"
+    out.write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError):
+        pipeline.encode(data, out, method="mean", progress=False)
+    assert out.read_bytes() == b"keep me"
+    pipeline.encode(data, out, method="mean", progress=False, force=True)
+    assert tascodec.open(out).metadata["provenance"]["method"] == "mean"
+
+
+@pytest.mark.parametrize("bad", [dict(method="nope"), dict(K=0), dict(ratio=0), dict(latent_dtype="int4"),
+                                 dict(optimizer="lbfgs"), dict(preset="slow"), dict(epochs=0), dict(seed=-1)])
+def test_bad_options_are_usage_errors(data, tmp_path, bad):
+    with pytest.raises(UsageError):
+        pipeline.encode(data, tmp_path / "x.tasz", **{**TINY, **bad})
+    assert not any(tmp_path.iterdir())
+
+
+def test_presets_and_explicit_overrides():
+    fast = pipeline._resolve(**_opts())
+    paper = pipeline._resolve(**_opts(preset="paper"))
+    assert (paper.epochs, paper.iters, paper.lr) == (7500, 10000, 1e-3)
+    assert fast.epochs < paper.epochs and fast.iters < paper.iters
+    mixed = pipeline._resolve(**_opts(preset="paper", iters=5))
+    assert (mixed.epochs, mixed.iters) == (7500, 5)
+
+
+def _opts(**kw):
+    base = dict(method="inversion", K=8, ratio=1.0, latent_dtype="float16", weights_dtype=None, epochs=None,
+                iters=None, lr=None, batch_size=None, hidden=None, latent_dim=None, kl_weight=1.0, init=None,
+                optimizer="adam", seed=0, preset=None, model=None)
+    return {**base, **kw}
+
+
+def test_streaming_matches_cached_and_chunking_is_exact(data, encoded, tmp_path):
+    """Memory bounds change the cost only: no feature cache, and small inversion chunks."""
+    small = pipeline.encode(data, tmp_path / "s.tasz", cache_bytes=0, chunk_frames=150, **TINY)
+    a, b = tascodec.open(encoded["inversion"]).content(), tascodec.open(small).content()
+    assert a.decoder.sha256() == b.decoder.sha256()
+    np.testing.assert_allclose(dequantize(a.codes), dequantize(b.codes), atol=2e-3)
+
+
+def test_feature_stats_streaming_matches_numpy(data):
+    ds = read_dataset(data)
+    x = np.concatenate([ds.features(v) for v in ds]).astype(np.float64)
+    mean, std = feature_stats(ds)
+    np.testing.assert_allclose(mean, x.mean(0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(std, x.std(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("buffer_frames", [50, 10_000])
+def test_training_batches_shard_the_epoch(data, buffer_frames):
+    ds = read_dataset(data)
+    store = FrameStore(ds, *feature_stats(ds))
+    kw = dict(batch_size=48, seed=3, buffer_frames=buffer_frames)
+    single = list(training_batches(store, ds.videos, **kw)(0))
+    ranks = [list(training_batches(store, ds.videos, rank=r, world=2, **kw)(0)) for r in range(2)]
+    assert sum(len(x) for x, _, _ in single) == ds.total_frames
+    assert all(len(x) == 48 for x, _, _ in single[:-1])
+    assert len(ranks[0]) == len(ranks[1]) == len(single)
+    for (x, l, c), (x0, l0, c0), (x1, l1, c1) in zip(single, ranks[0], ranks[1]):
+        np.testing.assert_array_equal(np.concatenate([x0, x1])[np.lexsort(np.concatenate([x0, x1]).T)],
+                                      x[np.lexsort(x.T)])
+        assert abs(len(x0) - len(x1)) <= 1
+    again = list(training_batches(store, ds.videos, **kw)(0))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(single, again))
+    other = list(training_batches(store, ds.videos, **kw)(1))
+    assert not np.array_equal(single[0][0], other[0][0])
+
+
+def test_checkpoint_tree_round_trip(tmp_path):
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    tree = {"model": net.state_dict(), "optimizer": opt.state_dict(), "t": (1, 2.5, None, "s")}
+    save_tree(tmp_path / "t.npz", tree)
+    back = load_tree(tmp_path / "t.npz")
+    assert back["t"] == (1, 2.5, None, "s")
+    assert back["optimizer"]["param_groups"] == opt.state_dict()["param_groups"]
+    for k, v in opt.state_dict()["state"][0].items():
+        assert torch.equal(back["optimizer"]["state"][0][k], v)
+    opt2 = torch.optim.Adam(net.parameters())
+    opt2.load_state_dict(back["optimizer"])
+    assert [p.name for p in tmp_path.iterdir()] == ["t.npz"]
+
+
+# --- the command line ---------------------------------------------------------------------------
+def test_cli_encode_summary_and_default_name(data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["encode", str(data), "--method", "mean", "--K", "4", "--latent-dtype", "int8"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "tiny.tasz"
+    assert out.exists() and "videos" in r.output and "smaller" in r.output
+    assert tascodec.open(out).metadata["provenance"]["settings"]["K"] == 4
+    r = CliRunner().invoke(cli, ["encode", str(data), "--method", "mean"])
+    assert r.exit_code == 1 and "already exists" in r.output
+
+
+def test_cli_bad_dataset_is_one_line_error(data, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "features").mkdir()
+    r = CliRunner().invoke(cli, ["encode", str(bad), "-o", str(tmp_path / "b.tasz"), "-q"])
+    assert r.exit_code == 1
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tasz: error:") and "groundTruth" in lines[0]
+    assert not (tmp_path / "b.tasz").exists()
+    r = CliRunner().invoke(cli, ["encode", str(data), "-o", str(tmp_path / "b.tasz"), "--ratio", "2", "-q"])
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "ratio" in r.output
+    with pytest.raises(DatasetError):
+        pipeline.encode(bad, tmp_path / "b.tasz", progress=False)
