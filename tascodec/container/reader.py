@@ -334,6 +334,10 @@ class Container:
         parts["total"] = self._zip.file_size
         return parts
 
+    def segment_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """All videos' tables, read-only: ``(segment_offset (V+1,), labels, lengths, instances (S,))``."""
+        return self._seg_offset, self._label, self._length, self._instances
+
     # --- per video ---------------------------------------------------------------------
     def index(self, video: str | int) -> int:
         """Index of a video given by name or index; ``UsageError`` listing close names if unknown."""

@@ -1,0 +1,74 @@
+"""``tasz info FILE [--json]``: what a container holds and what it costs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_value(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "; ".join(_value(x) for x in v) if v else "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def render(s: dict[str, Any]) -> str:
+    """The aligned, human-readable table of ``summarize``'s dict."""
+    w, lat, dec, parts = s["writer"], s["latents"], s["decoder"], s["bytes"]
+    written = f", written by {w.get('name', '?')} {w.get('version', '?')} on {w.get('created', '?')}" if w else ""
+    lines = [
+        ("file", f"{s['file']} (tasz {s['version']}{written})"),
+        ("method", f"{s['method']}, K = {s['K']}"),
+        ("videos", f"{s['videos']:,}" + (f" ({len(s['activities'])} activities)" if s["activities"] else "")),
+        ("segments", f"{s['segments']:,}"),
+        ("instances", f"{s['instances']:,} (at most {s['max_instances_per_segment']} per segment)"),
+        ("frames", f"{s['frames']:,} restored as {s['feature_dim']}-d features, {s['classes']} classes"),
+        ("latents", f"{lat['dtype']}, {lat['width']}-d, {lat['source']}"
+                    + (f" (seed {lat['random_seed']})" if lat["source"] == "random" else "")),
+        ("decoder", f"{dec['kind']}" + (f", hidden {dec['hidden']}" if dec["kind"] == "mlp" else "")
+                    + f", {dec['weights_dtype']} weights, sha256 {dec['sha256'][:16]}"),
+    ]
+    out = [f"{k:<11} {v}" for k, v in lines]
+    total = parts["total"] or 1
+    out.append("")
+    out.append(f"{'bytes':<11} {'stored':>13} {'share':>7}")
+    names = {"codes": "latents", "zip": "zip"}
+    for key in ("decoder", "codes", "tables", "metadata", "other", "zip", "total"):
+        if key == "other" and not parts[key]:
+            continue
+        out.append(f"  {names.get(key, key):<9} {parts[key]:>13,} {100 * parts[key] / total:>6.1f}%")
+    out.append(f"{'ratio':<11} {s['ratio']:.3g}x = raw float32 features {_bytes(s['raw_feature_bytes'])} "
+               f"/ container {_bytes(parts['total'])}")
+    prov = s["provenance"]
+    if prov:
+        out.append("")
+        out.append("provenance")
+        width = max(len(k) for k in prov)
+        out.extend(f"  {k:<{width}}  {_value(v)}" for k, v in prov.items())
+    return "\n".join(out)
+
+
+@click.command("info")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def cmd(file: Path, as_json: bool) -> None:
+    """Show what FILE (.tasz) holds: counts, method, sizes per part, ratio, provenance."""
+    from tascodec.container.reader import open_container
+    from tascodec.container.summary import summarize
+
+    with open_container(file) as c:
+        s = summarize(c)
+    click.echo(json.dumps(s, indent=2, ensure_ascii=False) if as_json else render(s))

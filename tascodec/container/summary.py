@@ -1,0 +1,49 @@
+"""What ``tasz info`` reports about a container, as one plain (JSON-ready) dict."""
+from __future__ import annotations
+
+from typing import Any
+
+from .reader import Container
+
+
+def method_of(c: Container) -> str:
+    """The encode method from provenance, else what the decoder and codes imply."""
+    method = c.metadata["provenance"].get("method")
+    if isinstance(method, str):
+        return method
+    if c.decoder.kind == "repeat":
+        return "repeat (mean or coreset)"
+    return "tca" if c.codes_source == "random" else "unknown"
+
+
+def summarize(c: Container) -> dict[str, Any]:
+    """Counts, method, K, code and decoder records, bytes per part, ratio, provenance."""
+    md = c.metadata
+    prov = md["provenance"]
+    settings = prov.get("settings") if isinstance(prov.get("settings"), dict) else {}
+    k = settings.get("K")
+    max_instances = int(c.segment_table()[3].max()) if c.num_segments else 0
+    parts = c.nbytes_by_part()
+    raw = c.raw_feature_bytes
+    return {
+        "file": str(c.path),
+        "version": md["version"],
+        "writer": md["writer"],
+        "method": method_of(c),
+        "K": k if isinstance(k, int) and not isinstance(k, bool) else max_instances,
+        "max_instances_per_segment": max_instances,
+        "videos": c.num_videos,
+        "segments": c.num_segments,
+        "instances": c.num_rows,
+        "frames": c.total_frames,
+        "feature_dim": c.decoder.feature_dim,
+        "classes": len(c.vocab),
+        "background": list(c.background),
+        "activities": sorted({a for a in c.activities if a is not None}) if c.activities else [],
+        "latents": md["codes"],
+        "decoder": md["decoder"],
+        "bytes": parts,
+        "raw_feature_bytes": raw,
+        "ratio": raw / parts["total"] if parts["total"] else 0.0,
+        "provenance": prov,
+    }
