@@ -86,11 +86,4 @@ def write_container(content: Content, path: str | os.PathLike, *, force: bool = 
             for i in range(spec.num_chunks):
                 block = arr[i * rows:(i + 1) * rows]
                 zw.add(chunk_key(name, i, arr.ndim), encode_chunk(block, spec, compression_level))
-        os.chmod(tmp, 0o666 & ~_umask())  # the temp file is 0600; give the usual permissions
     return Path(path)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
