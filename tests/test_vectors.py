@@ -56,3 +56,78 @@ def test_script_reproduces_vectors(tmp_path):
         with tascodec.open(tmp_path / e["file"]) as new, tascodec.open(SPEC / "vectors" / e["file"]) as old:
             assert_same_content(old.content(), new.content())
             assert new.metadata == old.metadata
+
+
+# --- a second reader, written from spec/tasz-v1.md alone (zarr for storage, no tascodec) --------
+M64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+def _spec_random_codes(seed: int, video: str, rows: int, d: int) -> np.ndarray:
+    h = 0xCBF29CE484222325
+    for b in video.encode("utf-8"):
+        h = ((h ^ b) * 0x100000001B3) & M64
+    base = _splitmix64(seed ^ h)
+    z = np.empty(rows * d, np.float32)
+    for e in range(rows * d):
+        u1, u2 = _splitmix64((base + 2 * e) & M64), _splitmix64((base + 2 * e + 1) & M64)
+        U1, U2 = ((u1 >> 11) + 1) * 2.0**-53, (u2 >> 11) * 2.0**-53
+        z[e] = np.float32(np.sqrt(-2 * np.log(U1)) * np.cos(2 * np.pi * U2))
+    return z.reshape(rows, d)
+
+
+def _spec_decode(path: Path) -> dict[str, tuple[list[int], np.ndarray]]:
+    import zarr
+
+    g = zarr.open_group(zarr.storage.ZipStore(path, mode="r"), mode="r")
+    t = g.attrs["tasz"]
+    assert t["format"] == "tasz" and t["version"].split(".")[0] == "1"
+    dec, codes = t["decoder"], t["codes"]
+    so, lab = g["videos/segment_offset"][:], g["segments/label"][:]
+    lng, ins, ro = g["segments/length"][:], g["segments/instances"][:], g["segments/row_offset"][:]
+    if codes["source"] == "stored":
+        table = g["codes/values"][:].astype(np.float32)
+        if codes["dtype"] == "int8":
+            table = table * g["codes/scale"][:][:, None]
+    w = {k: g[f"decoder/{k}"][:].astype(np.float32) for k in ("w1", "b1", "w2", "b2", "mean", "std")} \
+        if dec["kind"] == "mlp" else {}
+    out = {}
+    for v, name in enumerate(t["videos"]):
+        first = ro[so[v]]
+        if codes["source"] == "random":
+            z_video = _spec_random_codes(codes["random_seed"], name, int(ro[so[v + 1]] - first), codes["width"])
+        frames, labels = [], []
+        for s in range(so[v], so[v + 1]):
+            l, n = int(lng[s]), int(ins[s])
+            for i in range(l):
+                r = int(ro[s]) + (i * n) // l
+                z = z_video[r - first] if codes["source"] == "random" else table[r]
+                c = np.float32(i / (l - 1)) if l > 1 else np.float32(0)
+                labels.append(int(lab[s]))
+                if dec["kind"] == "repeat":
+                    frames.append(z)
+                    continue
+                onehot = np.zeros(dec["num_classes"], np.float32)
+                onehot[lab[s]] = 1
+                u = np.concatenate([z, onehot, [c]]).astype(np.float32)
+                h = np.maximum(w["w1"] @ u + w["b1"], 0)
+                frames.append((w["w2"] @ h + w["b2"]) * w["std"] + w["mean"])
+        out[name] = (labels, np.array(frames, np.float32).reshape(-1, dec["feature_dim"]))
+    return out
+
+
+@pytest.mark.parametrize("entry", MANIFEST["vectors"], ids=lambda e: e["file"])
+def test_spec_only_reader_agrees(entry):
+    got = _spec_decode(SPEC / "vectors" / entry["file"])
+    for v in entry["videos"]:
+        labels, x = got[v["name"]]
+        want = np.array(v["features"], np.float32).reshape(x.shape)
+        assert labels == v["labels"]
+        if want.size:
+            assert np.max(np.abs(x - want)) <= 1e-4 * max(1.0, float(np.max(np.abs(want))))
