@@ -1,0 +1,116 @@
+"""The torch backend (CPU or CUDA): the numpy ``Plan`` (small, per instance) run with torch on a device.
+
+Planning stays in numpy; only the ``D``-wide work (the ``alpha``/``beta`` GEMM, the table and one
+``X_k @ W_k`` product per instance) runs on the device, in float32 with TF32 disabled, so the
+features equal the numpy backend's within float32 rounding.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..container.content import Decoder
+from . import VideoTables, WORK_FRAMES, prepared
+from .plan import Plan, Prepared, plan_mlp
+
+_DEVICE_WEIGHTS: dict[tuple[int, str], tuple[Prepared, torch.Tensor, torch.Tensor]] = {}
+
+
+def _weights(prep: Prepared, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``w2t (H, D)`` and ``b2 (D,)`` on ``device``, cached per prepared decoder."""
+    key = (id(prep), str(device))
+    hit = _DEVICE_WEIGHTS.get(key)
+    if hit is not None and hit[0] is prep:
+        return hit[1], hit[2]
+    if len(_DEVICE_WEIGHTS) >= 8:
+        _DEVICE_WEIGHTS.clear()
+    w2t, b2 = torch.from_numpy(prep.w2t).to(device), torch.from_numpy(prep.b2).to(device)
+    _DEVICE_WEIGHTS[key] = (prep, w2t, b2)
+    return w2t, b2
+
+
+@contextlib.contextmanager
+def _exact_matmul(device: torch.device) -> Iterator[None]:
+    """Disable TF32 for CUDA matmuls inside the block (training code may have enabled it)."""
+    if device.type != "cuda":
+        yield
+        return
+    m = torch.backends.cuda.matmul
+    try:
+        old, attr, exact = m.allow_tf32, "allow_tf32", False
+    except RuntimeError:  # the process set precision through the newer API: use it too
+        old, attr, exact = m.fp32_precision, "fp32_precision", "ieee"
+    setattr(m, attr, exact)
+    try:
+        yield
+    finally:
+        setattr(m, attr, old)
+
+
+def _run_mlp(prep: Prepared, plan: Plan, out: torch.Tensor) -> None:
+    device = out.device
+    w2t, b2 = _weights(prep, device)
+    N = plan.num_groups
+    ab = (torch.from_numpy(plan.hidden).to(device) @ w2t).view(N, 2, -1)
+    a, b, ev = (torch.from_numpy(r).to(device) for r in plan.table_rows())
+    table = torch.empty(int(plan.table_off[-1]), prep.feature_dim, dtype=torch.float32, device=device)
+    table[a] = ab[:, 0] + b2
+    table[b] = ab[:, 1]
+    table[ev] = w2t[torch.from_numpy(plan.ev_unit).to(device)]
+    x = torch.from_numpy(plan.x).to(device)
+    f, t, xo = plan.frame_off.tolist(), plan.table_off.tolist(), plan.x_off.tolist()
+    for k in range(N):
+        torch.matmul(x[xo[k]:xo[k + 1]].view(f[k + 1] - f[k], -1), table[t[k]:t[k + 1]], out=out[f[k]:f[k + 1]])
+
+
+def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: torch.Tensor,
+                 codes_dev: torch.Tensor | None) -> None:
+    with _exact_matmul(out.device):
+        for s in range(start, stop, WORK_FRAMES):
+            e = min(stop, s + WORK_FRAMES)
+            span = v.span(s, e)
+            block = out[s - start:e - start]
+            if prep.kind == "repeat":
+                torch.index_select(codes_dev, 0, torch.from_numpy(span.row).to(out.device), out=block)
+            else:
+                _run_mlp(prep, plan_mlp(prep, v.codes, v.seg_label, span), block)
+
+
+def _setup(decoder, codes, seg_label, seg_length, seg_instances, device):
+    prep = prepared(decoder)
+    v = VideoTables(prep, codes, seg_label, seg_length, seg_instances)
+    device = torch.device("cpu" if device is None else device)
+    codes_dev = torch.from_numpy(v.codes).to(device) if prep.kind == "repeat" else None
+    return prep, v, device, codes_dev
+
+
+def decode_segments_torch(decoder: Decoder | Prepared, codes: np.ndarray, seg_label: np.ndarray,
+                          seg_length: np.ndarray, seg_instances: np.ndarray, *, device=None,
+                          start: int = 0, stop: int | None = None) -> torch.Tensor:
+    """Frames ``[start, stop)`` of one video as a ``(stop - start, D) float32`` tensor on ``device``."""
+    prep, v, device, codes_dev = _setup(decoder, codes, seg_label, seg_length, seg_instances, device)
+    start, stop = v.range(start, stop)
+    out = torch.empty(stop - start, prep.feature_dim, dtype=torch.float32, device=device)
+    _decode_into(prep, v, start, stop, out, codes_dev)
+    return out
+
+
+def iter_decode_segments_torch(decoder: Decoder | Prepared, codes: np.ndarray, seg_label: np.ndarray,
+                               seg_length: np.ndarray, seg_instances: np.ndarray, *, device=None,
+                               chunk_frames: int = 65536) -> Iterator[torch.Tensor]:
+    """Consecutive ``(<= chunk_frames, D)`` tensors on ``device`` whose concatenation is the whole decode."""
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    prep, v, device, codes_dev = _setup(decoder, codes, seg_label, seg_length, seg_instances, device)
+
+    def blocks() -> Iterator[torch.Tensor]:
+        for s in range(0, v.num_frames, chunk_frames):
+            e = min(v.num_frames, s + chunk_frames)
+            out = torch.empty(e - s, prep.feature_dim, dtype=torch.float32, device=device)
+            _decode_into(prep, v, s, e, out, codes_dev)
+            yield out
+
+    return blocks()
