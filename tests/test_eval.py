@@ -1,0 +1,51 @@
+"""`tasz eval`: original vs restored training, tested on the original test split."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tascodec.cli.main import cli
+from tascodec.data.synthetic import synthesize
+from tascodec.encode.pipeline import encode
+
+TINY = ["--epochs", "2", "--stages", "2", "--layers", "3", "--channels", "8", "-q"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    d = synthesize(root / "gtea", like="gtea", videos=8, dim=16, length_scale=0.05, seed=1)
+    enc = dict(epochs=2, iters=10, hidden=32, latent_dim=8, progress=False)
+    train = encode(d, root / "train.tasz", method="mean", **enc)
+    leaky = encode(d, root / "all.tasz", part="all", method="mean", **enc)
+    return d, train, leaky
+
+
+def test_eval_table_and_json(data):
+    d, train, _ = data
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), "--json", *TINY])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [x["name"] for x in rows] == ["original", "train.tasz"]
+    assert rows[1]["method"] == "mean" and rows[1]["bytes"] == train.stat().st_size
+    for row in rows:
+        assert set(row["scores"]) == {"acc", "edit", "f1@10", "f1@25", "f1@50"}
+        assert all(0.0 <= v <= 100.0 for v in row["scores"].values())
+    assert rows[0]["percent_of_original"] == 100.0
+    assert rows[0]["retained"]["acc"] == pytest.approx(100.0)
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), *TINY])
+    assert r.exit_code == 0 and "F1@50" in r.stdout and "train.tasz" in r.stdout
+
+
+def test_eval_refuses_container_with_test_videos(data):
+    d, _, leaky = data
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(leaky), *TINY])
+    assert r.exit_code == 1
+    assert "holds" in r.output and "test split 1" in r.output and "Traceback" not in r.output
+
+
+def test_eval_needs_something_to_do(data):
+    r = CliRunner().invoke(cli, ["eval", str(data[0]), "--no-original", *TINY])
+    assert r.exit_code == 1 and "nothing to evaluate" in r.output
