@@ -531,3 +531,11 @@ def test_reader_works_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == int(make_content(codes_dtype="int8").seg_length.sum())
+
+
+def test_scale_only_with_int8_codes(tmp_path):
+    f32 = entries_of(write_container(make_content(codes_dtype="float32"), tmp_path / "f.tasz"))
+    i8 = entries_of(write_container(make_content(codes_dtype="int8"), tmp_path / "i.tasz"))
+    mixed = dict(f32, **{k: v for k, v in i8.items() if k.startswith("codes/scale/")})
+    with pytest.raises(InvalidStructure, match="codes/scale is present"):
+        open_container(rezip(mixed, tmp_path / "m.tasz"))

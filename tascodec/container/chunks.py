@@ -40,19 +40,18 @@ def zstd_content_size(frame: bytes) -> int | None:
     return value + 256 if size == 2 else value
 
 
-def decode_chunk(raw: bytes, spec: ArraySpec, key: str) -> np.ndarray:
-    """A chunk entry's bytes -> ``spec.chunk_shape`` array (read-only view of fresh memory)."""
-    if len(raw) < 10:
-        raise CorruptData(f"chunk {key}: {len(raw)} bytes is too short")
-    frame = raw[:-4]
-    if google_crc32c.value(frame) != int.from_bytes(raw[-4:], "little"):
+def decode_chunk(frame: bytes, crc: bytes, spec: ArraySpec, key: str) -> np.ndarray:
+    """A chunk entry, split as ``(zstd frame, 4 crc32c bytes)`` -> ``spec.chunk_shape`` array (read-only)."""
+    if len(frame) < 6 or len(crc) != 4:
+        raise CorruptData(f"chunk {key}: {len(frame) + len(crc)} bytes is too short")
+    if google_crc32c.value(frame) != int.from_bytes(crc, "little"):
         raise CorruptData(f"chunk {key}: crc32c checksum mismatch")
     expected = spec.chunk_bytes
     declared = zstd_content_size(frame)
     if declared != expected:
         raise CorruptData(f"chunk {key}: zstd frame declares {declared} bytes, expected {expected}")
     try:
-        data = numcodecs.zstd.decompress(frame, bytearray(expected))
+        data = numcodecs.zstd.decompress(frame)  # allocates the declared size, checked above
     except Exception as e:  # numcodecs raises RuntimeError/ValueError on bad frames
         raise CorruptData(f"chunk {key}: zstd decompression failed ({e})") from None
     if len(data) != expected:

@@ -48,7 +48,7 @@ MAX_NAME_BYTES = 255
 
 # writer's chunk targets (decoded bytes per chunk)
 CHUNK_TARGET = 1 << 20
-CODES_CHUNK_TARGET = 1 << 19
+CODES_CHUNK_TARGET = 1 << 18
 
 DTYPES = {"int8": np.dtype("<i1"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8"),
           "float16": np.dtype("<f2"), "float32": np.dtype("<f4")}

@@ -139,12 +139,15 @@ class Container:
         R, d = int(row_offset[-1]), h.decoder.latent_dim
         self._values = self._scale = None
         has_values = f"{CODES_VALUES}/{ROOT_META}" in self._zip.entries
+        has_scale = f"{CODES_SCALE}/{ROOT_META}" in self._zip.entries
         if h.codes_source == "stored":
             self._values = self._array(CODES_VALUES, (h.codes_dtype,), (R, d))
-            if h.codes_dtype == "int8":
-                self._scale = self._array(CODES_SCALE, ("float32",), (R,))
         elif has_values:
             raise InvalidStructure("codes/values is present but codes.source is 'random'")
+        if self._values is not None and h.codes_dtype == "int8":
+            self._scale = self._array(CODES_SCALE, ("float32",), (R,))
+        elif has_scale:
+            raise InvalidStructure(f"codes/scale is present but codes are {h.codes_source} {h.codes_dtype}")
         self._decoder_stored = self._read_decoder(h)
         self._decoder32 = self._decoder_stored
         if self._decoder_stored.weights_dtype != "float32":
@@ -182,7 +185,7 @@ class Container:
                 self._cache.move_to_end(key)
                 return hit
         name = chunk_key(spec.name, i, len(spec.shape))
-        arr = decode_chunk(self._zip.read(name), spec, name)
+        arr = decode_chunk(*self._zip.read_split(name, 4), spec, name)
         valid = arr[: max(0, min(spec.chunk_rows, spec.shape[0] - i * spec.chunk_rows))]  # padding ignored
         if spec.name == CODES_VALUES:
             check_code_values(valid, name)
