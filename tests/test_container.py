@@ -422,6 +422,14 @@ def test_limits(good, tmp_path):
         open_container(rezip(dict(e, **{"codes/values/zarr.json": json.dumps(doc).encode()}), tmp_path / "l.tasz"))
 
 
+def test_huge_declared_tables_are_refused_before_reading(good, tmp_path):
+    e = entries_of(good)
+    doc = json.loads(e["segments/label/zarr.json"])
+    doc["shape"] = [2**27]
+    with pytest.raises(LimitExceeded, match="segments exceed"):
+        open_container(rezip(dict(e, **{"segments/label/zarr.json": json.dumps(doc).encode()}), tmp_path / "h.tasz"))
+
+
 def test_chunk_checksums(good, tmp_path):
     e = entries_of(good)
     key = "segments/length/c/0"

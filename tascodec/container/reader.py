@@ -23,7 +23,7 @@ from .checks import check_code_scale, check_code_values, check_decoder, check_ta
 from .chunks import decode_chunk
 from .content import Content, Decoder
 from .layout import (CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS, MAX_DECODER_ELEMENTS,
-                     MAX_NODE_META, MAX_ROOT_META, ROOT_META, TABLES, ArraySpec, chunk_key, decoder_shapes,
+                     MAX_NODE_META, MAX_ROOT_META, MAX_SEGMENTS, ROOT_META, TABLES, ArraySpec, chunk_key, decoder_shapes,
                      parse_array_doc, table_shapes)
 from .meta import Header, loads, parse_header, parse_root
 from .quant import dequantize
@@ -117,6 +117,8 @@ class Container:
             isinstance(label_doc.get("shape"), list) and label_doc["shape"] else None
         if not isinstance(S, int) or isinstance(S, bool) or S < 0:
             raise InvalidStructure("array segments/label: shape is not a 1-D list of non-negative integers")
+        if S > MAX_SEGMENTS:  # before any table is read
+            raise LimitExceeded(f"{S} segments exceed the {MAX_SEGMENTS} limit")
         shapes = table_shapes(V, S)
         # check every table document before reading any (the limit on S applies first)
         specs = {name: self._array(name, (dtype,), shapes[name]) for name, dtype in TABLES.items()}
@@ -357,9 +359,11 @@ class Container:
             raise UsageError(f"{self.path}: no video {video!r}{hint}")
         raise UsageError(f"{self.path}: a video is a name or an index, not {type(video).__name__}")
 
+    @_guard
     def num_frames(self, video: str | int) -> int:
         return int(self._num_frames[self.index(video)])
 
+    @_guard
     def activity(self, video: str | int) -> str | None:
         acts = self.header.activities
         return None if acts is None else acts[self.index(video)]
@@ -367,11 +371,13 @@ class Container:
     def _seg_range(self, v: int) -> tuple[int, int]:
         return int(self._seg_offset[v]), int(self._seg_offset[v + 1])
 
+    @_guard
     def segments(self, video: str | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels int32 (S_v,), lengths int64 (S_v,), instances int32 (S_v,))`` of one video."""
         a, b = self._seg_range(self.index(video))
         return self._label[a:b].copy(), self._length[a:b].copy(), self._instances[a:b].copy()
 
+    @_guard
     def labels(self, video: str | int) -> np.ndarray:
         """Per-frame class ids ``(T,) int64``."""
         a, b = self._seg_range(self.index(video))
@@ -396,11 +402,15 @@ class Container:
         from .. import decode as dec
 
         fn = getattr(dec, "decode_video", None)
-        if fn is None:
-            from ..decode.reference import reference_decode
+        try:
+            if fn is None:
+                from ..decode.reference import reference_decode
 
-            return reference_decode(self.decoder, self.codes(video), *self.segments(video))
-        return fn(self, video, backend=backend, device=device)
+                return reference_decode(self.decoder, self.codes(video), *self.segments(video))
+            return fn(self, video, backend=backend, device=device)
+        except MemoryError:
+            raise LimitExceeded(f"{self.path}: not enough memory to decode {video!r} "
+                                f"({self.num_frames(video)} frames); use iter_decode") from None
 
     def iter_decode(self, video: str | int, chunk_frames: int = 65536) -> Iterator[np.ndarray]:
         """Consecutive ``(<= chunk_frames, D) float32`` blocks whose concatenation is ``decode(video)``."""
