@@ -1,0 +1,100 @@
+"""``torchrun --nproc-per-node 2`` on CPU (gloo): data-parallel training, ranks split the inversion
+chunks, rank 0 writes the file. Compared with a single-process run of the same command.
+
+Tolerances, and why:
+- Feature statistics, tables and provenance are computed identically on every rank: exact.
+- Inversion with a given decoder (``model=``, random init seeded per chunk) is per chunk and
+  independent of which rank runs it: the codes equal the single-process codes (float16 storage).
+- Training: every rank walks the same global batches and keeps a disjoint half of each, and DDP
+  averages the gradients, so the updates are those of the single-process batches except for the
+  reparameterisation noise (each rank draws its own) and the float summation order. The decoders
+  therefore differ by training noise only: the final training and inversion losses agree within
+  ``LOSS_RTOL`` (single-process runs with seeds 0-2 differ by up to 6% here; an untrained
+  decoder would be 2x off). That the ranks stay in sync (gradients averaged) is checked exactly:
+  both ranks end with the same decoder digest.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import tascodec
+from tascodec.container.quant import dequantize
+from tascodec.data.synthetic import synthesize
+from tascodec.encode import pipeline
+
+SETTINGS = dict(epochs=8, iters=20, batch_size=32, hidden=64, latent_dim=8, kl_weight=0.1, progress=False,
+                chunk_frames=150)
+LOSS_RTOL = 0.1
+
+RANK_SCRIPT = r"""
+import json, sys
+import torch
+torch.set_num_threads(1)
+import torch.distributed as dist
+from tascodec.encode import pipeline
+from tascodec.model.tca import TCA
+a = json.loads(sys.argv[1])
+dist.init_process_group("gloo")
+export = TCA.export_decoder
+
+def export_and_note(self, *args, **kw):  # each rank notes the digest of the decoder it trained
+    dec = export(self, *args, **kw)
+    with open(a["notes"] + f".rank{dist.get_rank()}", "w") as f:
+        f.write(dec.sha256())
+    return dec
+
+TCA.export_decoder = export_and_note
+pipeline.encode(a["data"], a["trained"], **a["settings"])
+pipeline.encode(a["data"], a["reused"], model=a["model"], init="random", **a["settings"])
+dist.destroy_process_group()
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_two_gloo_ranks_match_one_process(tmp_path):
+    data = synthesize(tmp_path / "tiny", like="gtea", videos=6, dim=32, length_scale=0.2, seed=1)
+    ref = pipeline.encode(data, tmp_path / "ref.tasz", **SETTINGS)
+    ref_reused = pipeline.encode(data, tmp_path / "ref_reused.tasz", model=ref, init="random", **SETTINGS)
+
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    args = {"data": str(data), "trained": str(tmp_path / "trained.tasz"), "model": str(ref),
+            "reused": str(tmp_path / "reused.tasz"), "notes": str(tmp_path / "decoder"), "settings": SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                        str(script), json.dumps(args)], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert sorted(p.name for p in tmp_path.glob("*.tasz*")) == ["ref.tasz", "ref_reused.tasz", "reused.tasz",
+                                                                 "trained.tasz"]
+
+    # inversion split over ranks: same codes as one process
+    a, b = tascodec.open(tmp_path / "reused.tasz").content(), tascodec.open(ref_reused).content()
+    assert a.decoder.sha256() == b.decoder.sha256() and a.videos == b.videos
+    np.testing.assert_allclose(dequantize(a.codes), dequantize(b.codes), rtol=1e-3, atol=1e-3)
+    assert a.provenance["settings"]["world_size"] == 2
+    assert a.provenance["losses"]["inversion"] == pytest.approx(b.provenance["losses"]["inversion"], rel=1e-4)
+
+    # data-parallel training: ranks stay in sync; same statistics and layout; losses within training noise
+    assert (tmp_path / "decoder.rank0").read_text() == (tmp_path / "decoder.rank1").read_text()
+    a, b = tascodec.open(tmp_path / "trained.tasz").content(), tascodec.open(ref).content()
+    for name in ("mean", "std"):
+        np.testing.assert_array_equal(a.decoder.weights[name], b.decoder.weights[name])
+    np.testing.assert_array_equal(a.seg_instances, b.seg_instances)
+    assert a.codes.shape == b.codes.shape
+    for key in ("train", "inversion"):
+        assert a.provenance["losses"][key] == pytest.approx(b.provenance["losses"][key], rel=LOSS_RTOL)
