@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import pickle
 import subprocess
 import sys
@@ -426,6 +425,7 @@ def test_huge_declared_tables_are_refused_before_reading(good, tmp_path):
     e = entries_of(good)
     doc = json.loads(e["segments/label/zarr.json"])
     doc["shape"] = [2**27]
+    doc["chunk_grid"]["configuration"]["chunk_shape"] = [2**23]  # 16 chunks of 32 MiB: within the chunk limits
     with pytest.raises(LimitExceeded, match="segments exceed"):
         open_container(rezip(dict(e, **{"segments/label/zarr.json": json.dumps(doc).encode()}), tmp_path / "h.tasz"))
 

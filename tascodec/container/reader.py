@@ -112,15 +112,12 @@ class Container:
                 raise InvalidStructure(f"{g}/zarr.json is not a zarr v3 group")
         self.header = h
         V = len(h.videos)
-        label_doc = self._json(f"segments/label/{ROOT_META}", MAX_NODE_META)
-        S = label_doc.get("shape", [None])[0] if isinstance(label_doc, dict) and \
-            isinstance(label_doc.get("shape"), list) and label_doc["shape"] else None
-        if not isinstance(S, int) or isinstance(S, bool) or S < 0:
-            raise InvalidStructure("array segments/label: shape is not a 1-D list of non-negative integers")
+        label = "segments/label"
+        S = parse_array_doc(label, self._json(f"{label}/{ROOT_META}", MAX_NODE_META), (TABLES[label],), 1).shape[0]
         if S > MAX_SEGMENTS:  # before any table is read
             raise LimitExceeded(f"{S} segments exceed the {MAX_SEGMENTS} limit")
         shapes = table_shapes(V, S)
-        # check every table document before reading any (the limit on S applies first)
+        # check every table document before reading any
         specs = {name: self._array(name, (dtype,), shapes[name]) for name, dtype in TABLES.items()}
         t = {name: self._read_all(spec) for name, spec in specs.items()}
         num_frames, row_offset = check_tables(V, len(h.vocab), t["videos/segment_offset"], t["segments/label"],
