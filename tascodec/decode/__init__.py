@@ -126,18 +126,30 @@ def _video_arrays(container, video: str):
 
 def decode_video(container, video: str, *, backend: str = "numpy", device=None) -> np.ndarray:
     """The ``(T, D) float32`` frames of ``video`` in ``container`` (an open ``.tasz``)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    _check_backend(backend, device)
     arrays = _video_arrays(container, video)
     if backend == "torch":
         from .torch_backend import decode_segments_torch
 
         return decode_segments_torch(container.decoder, *arrays, device=device).cpu().numpy()
-    if device not in (None, "cpu"):
-        raise ValueError(f"the numpy backend runs on the CPU; use backend='torch' for device={device!r}")
     return decode_segments(container.decoder, *arrays)
 
 
-def iter_decode_video(container, video: str, *, chunk_frames: int = 65536) -> Iterator[np.ndarray]:
-    """``iter_decode_segments`` over ``video`` of ``container``."""
-    return iter_decode_segments(container.decoder, *_video_arrays(container, video), chunk_frames=chunk_frames)
+def iter_decode_video(container, video: str, *, chunk_frames: int = 65536, backend: str = "numpy",
+                      device=None) -> Iterator[np.ndarray]:
+    """``(<= chunk_frames, D) float32`` numpy blocks of ``video``; their concatenation is ``decode_video``."""
+    _check_backend(backend, device)
+    arrays = _video_arrays(container, video)
+    if backend == "torch":
+        from .torch_backend import iter_decode_segments_torch
+
+        blocks = iter_decode_segments_torch(container.decoder, *arrays, device=device, chunk_frames=chunk_frames)
+        return (b.cpu().numpy() for b in blocks)
+    return iter_decode_segments(container.decoder, *arrays, chunk_frames=chunk_frames)
+
+
+def _check_backend(backend: str, device) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numpy" and device not in (None, "cpu"):
+        raise ValueError(f"the numpy backend runs on the CPU; use backend='torch' for device={device!r}")

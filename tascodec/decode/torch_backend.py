@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..container.content import Decoder
+from ..errors import UsageError
 from . import VideoTables, WORK_FRAMES, prepared
 from .plan import Plan, Prepared, plan_mlp
 
@@ -79,10 +80,23 @@ def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: tor
                 _run_mlp(prep, plan_mlp(prep, v.codes, v.seg_label, span), block)
 
 
+def resolve_device(device) -> torch.device:
+    """``device`` as a ``torch.device`` (default CPU); ``UsageError`` when it is malformed or absent."""
+    try:
+        dev = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError) as e:
+        raise UsageError(f"not a torch device: {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r}: CUDA is not available")
+    if dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"device {device!r}: decoding runs on cpu or cuda")
+    return dev
+
+
 def _setup(decoder, codes, seg_label, seg_length, seg_instances, device):
     prep = prepared(decoder)
     v = VideoTables(prep, codes, seg_label, seg_length, seg_instances)
-    device = torch.device("cpu" if device is None else device)
+    device = resolve_device(device)
     codes_dev = torch.from_numpy(v.codes).to(device) if prep.kind == "repeat" else None
     return prep, v, device, codes_dev
 

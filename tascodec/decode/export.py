@@ -1,0 +1,169 @@
+"""Restoring to files: one video as an MS-TCN ``.npy``, or a whole container as an MS-TCN dataset.
+
+Feature files are ``(D, T) float32`` C-order ``.npy`` (what ``np.save`` writes for such an array),
+streamed block by block so that memory does not grow with a video's length. Outputs appear
+atomically: a single file through ``atomic_path``, a dataset folder built beside its destination
+and renamed into place, never half-written.
+
+Dataset layout (``tascodec.data.layout`` reads it back)::
+
+    DIR/features/<video>.npy    DIR/groundTruth/<video>.txt    DIR/mapping.txt
+    DIR/splits/train.split<N>.bundle        (N: the container's provenance split, default 1)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .._io import atomic_path
+from ..container.meta import name_problem
+from ..errors import OutputExistsError, UsageError
+from . import iter_decode_video
+
+CHUNK_FRAMES = 4096
+
+
+def check_video_name(name: str) -> str:
+    """Refuse a video name that could leave its folder as a file name (``/``, ``\\``, ``..``, NUL, ...)."""
+    why = name_problem(name, path_safe=True)
+    if why:
+        raise UsageError(f"video name {name!r} {why}")
+    return name
+
+
+def write_features(blocks: Iterable[np.ndarray], num_frames: int, dim: int, path: str | os.PathLike) -> None:
+    """Write ``(T, D)`` frame blocks as the ``(D, T) float32`` C-order ``.npy`` that ``np.save`` makes.
+
+    Each block's columns go to their place in every row, so only one block is in memory.
+    """
+    header = {"descr": np.dtype("<f4").str, "fortran_order": False, "shape": (dim, num_frames)}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        offset = f.tell()
+        f.truncate(offset + 4 * dim * num_frames)
+        fd, t = f.fileno(), 0
+        for block in blocks:
+            n = block.shape[0]
+            rows = np.ascontiguousarray(block.T, dtype="<f4")  # (D, n)
+            for j in range(dim):
+                os.pwrite(fd, rows[j].data, offset + 4 * (j * num_frames + t))
+            t += n
+        if t != num_frames:
+            raise ValueError(f"got {t} frames, expected {num_frames}")
+
+
+def export_video(container, video: str, out: str | os.PathLike | None = None, *, force: bool = False,
+                 device=None) -> Path:
+    """Restore ``video`` to ``out`` (default ``<video>.npy`` in the working folder); returns the path."""
+    video = container.videos[container.index(video)]
+    if out is None:
+        out = Path(f"{check_video_name(video)}.npy")
+    blocks = _blocks(container, video, device)
+    with atomic_path(out, force) as tmp:
+        write_features(blocks, container.num_frames(video), container.decoder.feature_dim, tmp)
+    return Path(out)
+
+
+def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False, device=None,
+                   progress: bool = False) -> Path:
+    """Restore every video of ``container`` as an MS-TCN dataset folder ``out_dir``; returns it."""
+    out_dir = Path(out_dir)
+    _check_dir_writable(out_dir, force)
+    names = [check_video_name(v) for v in container.videos]
+    vocab = container.vocab
+    spaced = [a for a in vocab if len(a.split()) != 1]
+    if spaced:
+        raise UsageError(f"class name {spaced[0]!r} has white space, which mapping.txt cannot hold")
+    split = int(container.metadata.get("provenance", {}).get("split", 1) or 1)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        for sub in ("features", "groundTruth", "splits"):
+            (tmp / sub).mkdir()
+        (tmp / "mapping.txt").write_text("".join(f"{i} {name}\n" for i, name in enumerate(vocab)), encoding="utf-8")
+        (tmp / "splits" / f"train.split{split}.bundle").write_text(
+            "".join(f"{v}.txt\n" for v in names), encoding="utf-8")
+        bar = _progress(container, names, progress)
+        for v in names:
+            feat, gt = tmp / "features" / f"{v}.npy", tmp / "groundTruth" / f"{v}.txt"
+            _check_inside(tmp, feat)
+            _check_inside(tmp, gt)
+            labels = container.labels(v)
+            gt.write_text("".join(f"{vocab[a]}\n" for a in labels.tolist()), encoding="utf-8")
+            write_features(_counted(_blocks(container, v, device), bar), labels.size,
+                           container.decoder.feature_dim, feat)
+        if bar is not None:
+            bar.close()
+        _replace_dir(tmp, out_dir, force)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(tmp)
+    return out_dir
+
+
+def _blocks(container, video: str, device):
+    backend = "numpy" if device in (None, "cpu") else "torch"
+    return iter_decode_video(container, video, chunk_frames=CHUNK_FRAMES, backend=backend, device=device)
+
+
+def _check_dir_writable(out_dir: Path, force: bool) -> None:
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise UsageError(f"{out_dir}: exists and is not a folder")
+        if any(out_dir.iterdir()) and not force:
+            raise OutputExistsError(f"{out_dir}: already exists (use -f/--force to replace it)")
+    parent = out_dir.parent
+    if not parent.is_dir():
+        raise UsageError(f"{out_dir}: parent folder {parent} does not exist")
+
+
+def _check_inside(root: Path, path: Path) -> None:
+    if os.path.dirname(os.path.dirname(os.path.abspath(path))) != os.path.abspath(root):
+        raise UsageError(f"{path}: would be written outside {root}")
+
+
+def _replace_dir(tmp: Path, out_dir: Path, force: bool) -> None:
+    """Rename the finished ``tmp`` onto ``out_dir`` (moving an existing one aside first when forced)."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not force:  # appeared while we were writing
+            raise OutputExistsError(f"{out_dir}: already exists (use -f/--force to replace it)")
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+        os.replace(out_dir, old)
+        try:
+            os.replace(tmp, out_dir)
+        except BaseException:
+            os.replace(old, out_dir)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if out_dir.exists():
+            out_dir.rmdir()  # empty
+        os.replace(tmp, out_dir)
+    os.chmod(out_dir, 0o777 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _progress(container, names: list[str], enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=sum(container.num_frames(v) for v in names), unit="frame", unit_scale=True,
+                desc="decode", dynamic_ncols=True)
+
+
+def _counted(blocks, bar):
+    for b in blocks:
+        yield b
+        if bar is not None:
+            bar.update(b.shape[0])
