@@ -228,14 +228,13 @@ class _Job:
         self.cache_bytes, self.buffer_frames, self.chunk_frames = cache_bytes, buffer_frames, chunk_frames
         self.losses: dict[str, float] = {}
         fingerprint = {**asdict(self.s), **options, "dataset": ds.name, "labels_sha256": ds.labels_hash(),
-                       "feature_dim": ds.feature_dim, "frames": ds.total_frames, "videos": ds.videos}
+                       "feature_dim": ds.feature_dim, "frames": ds.total_frames}
         fingerprint.pop("latent_dtype")  # only affects the final quantisation
         self.ckpt = Checkpoint(out, fingerprint, resume=resume, writer=group.is_root)
         distributed.barrier(group)  # rank 0 has discarded a stale checkpoint before anyone reads it
 
     def run(self) -> None:
         s, ds = self.s, self.ds
-        torch.manual_seed(s.seed)
         kept = self._select()
         encoder = None
         if s.method in REPEAT_METHODS:
@@ -269,10 +268,9 @@ class _Job:
         ds = self.ds
         if self.s.ratio >= 1.0:
             return ds.videos
-        from ..subset import select
+        from ..subset import select, sequences_of
 
-        bg = set(ds.background_ids)
-        seqs = [[int(l) for l in ds.segments(v)[0] if int(l) not in bg] for v in ds.videos]
+        seqs = sequences_of((ds.segments(v)[0] for v in ds.videos), ds.background_ids)
         keep = select(seqs, ratio=self.s.ratio, strategy="diverse", seed=self.s.seed)
         return [ds.videos[i] for i in sorted(keep)]
 
