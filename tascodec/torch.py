@@ -40,8 +40,8 @@ class TaszDataset(torch.utils.data.Dataset):
     Args:
         path: the ``.tasz`` file.
         videos: restrict to (and order by) these names; default all videos in storage order.
-        device: decode with the torch backend on this device (e.g. ``"cuda"``); items are then on it.
-            Default: the numpy backend on the CPU. Use a GPU device with ``num_workers=0``.
+        device: decode on this GPU (e.g. ``"cuda"``) with the torch backend; items are then on it.
+            Default (or ``"cpu"``): the numpy backend, the fastest on a CPU. Use a GPU with ``num_workers=0``.
         cache: keep restored features in memory across epochs (per process: with ``num_workers > 0``
             pass ``persistent_workers=True`` so the workers' caches survive between epochs).
         cache_dtype: store cached features in this dtype (e.g. ``torch.float16`` halves the memory);
@@ -94,7 +94,7 @@ class TaszDataset(torch.utils.data.Dataset):
         return item
 
     def _decode(self, c: Container, video: str) -> torch.Tensor:
-        if self.device is None:
+        if self.device is None or self.device.type == "cpu":  # numpy is the fastest CPU decoder
             return torch.from_numpy(c.decode(video))
         return decode_segments_torch(c.decoder, c.codes(video), *c.segments(video), device=self.device)
 

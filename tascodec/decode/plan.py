@@ -12,13 +12,10 @@ Three exact rewrites make restoring cheap:
    over instances, not frames. The few units that switch inside an instance are added exactly,
    per frame: ``relu(u_s + c w_s) W2'[:, s]``.
 
-So an instance's frames are one small product ``X @ W``: ``X (n, 2 + E) = [1, c, relu(u_S + c w_S)]``
-and ``W (2 + E, D) = [alpha; beta; W2'[:, S]^T]``, ``E`` its switching units. That writes every output
-row once, and costs per frame ``(2 + E) D`` multiply-adds instead of ``(d + C + 1 + D) H``.
-
 A ``Plan`` holds, for one frame range, everything but the ``D``-wide work: ``hidden`` (whose product
-with ``W2'^T`` gives every ``alpha``/``beta``), the switching units, and ``X``. Backends (numpy,
-torch) build the table ``W`` and run one product per instance.
+with ``W2'^T`` gives every ``alpha``/``beta``), the switching units and their per-frame values
+``relu(u_s + c w_s)``. The backends run the ``D``-wide work each in the way that suits it (numpy: one
+small ``X @ W`` product per instance; torch: a few whole-range gathers and scatters).
 """
 from __future__ import annotations
 
@@ -111,44 +108,39 @@ def frame_span(seg_start: np.ndarray, row_start: np.ndarray, seg_length: np.ndar
 class Plan:
     """The MLP decode of one frame range, ready for a backend.
 
-    ``N`` groups (the range's instances, clipped to it), ``E`` switching units over all groups:
+    ``N`` groups (the range's instances, clipped to it), ``T`` frames, ``E`` switching units over
+    all groups, ``Q`` (frame, switching unit of its group) pairs:
 
     - ``hidden (2N, H) float32``: rows ``2k = m * u``, ``2k + 1 = m * w_c`` of group ``k``, so that
       ``hidden @ w2t`` gives ``alpha - b2'`` and ``beta`` of every group.
-    - ``ev_unit (E,) int64``: the switching units, group by group.
-    - ``frame_off``, ``table_off``, ``x_off`` ``(N + 1,) int64``: group ``k`` writes frames
-      ``[frame_off[k], frame_off[k+1])`` (``n_k`` of them, relative to the range), uses table rows
-      ``[table_off[k], table_off[k+1])`` = ``alpha_k, beta_k, w2t[its E_k units]`` and reads
-      ``X_k = x[x_off[k]:x_off[k+1]].reshape(n_k, 2 + E_k)``.
-    - ``x (sum n_k (2 + E_k),) float32``: the ``X_k``, row-major, one after another.
+    - ``frame_off (N + 1,) int64``: group ``k`` is frames ``[frame_off[k], frame_off[k+1])`` of the range.
+    - ``c (T,) float32``: the frames' coherence.
+    - ``ev_unit (E,) int64``, ``ev_off (N + 1,) int64``: group ``k`` switches units
+      ``ev_unit[ev_off[k]:ev_off[k+1]]``.
+    - ``pair_frame``, ``pair_event`` ``(Q,) int64`` and ``pair_value (Q,) float32``: frame
+      ``pair_frame[q]`` gets ``pair_value[q] * w2t[ev_unit[pair_event[q]]]`` on top of
+      ``alpha + c * beta``; ordered by group, then unit, then frame (``relu``'s zeros included).
     """
 
     hidden: np.ndarray
-    ev_unit: np.ndarray
     frame_off: np.ndarray
-    table_off: np.ndarray
-    x_off: np.ndarray
-    x: np.ndarray
+    c: np.ndarray
+    ev_unit: np.ndarray
+    ev_off: np.ndarray
+    pair_frame: np.ndarray
+    pair_event: np.ndarray
+    pair_value: np.ndarray
 
     @property
     def num_groups(self) -> int:
         return self.frame_off.size - 1
 
-    def table_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows of the table holding each group's ``alpha``, ``beta`` and the switching units' ``w2t``."""
-        a = self.table_off[:-1]
-        ev = np.ones(self.table_off[-1], bool)
-        ev[a] = False
-        ev[a + 1] = False
-        return a, a + 1, np.flatnonzero(ev)
 
-
-def _ragged_arange(counts: np.ndarray) -> np.ndarray:
+def ragged_arange(counts: np.ndarray) -> np.ndarray:
     """``concatenate([arange(n) for n in counts])``."""
     counts = np.asarray(counts, np.int64)
-    total = int(counts.sum())
     starts = np.cumsum(counts) - counts
-    return np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+    return np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
 
 
 def plan_mlp(prep: Prepared, codes: np.ndarray, seg_label: np.ndarray, span: Span) -> Plan:
@@ -170,24 +162,12 @@ def plan_mlp(prep: Prepared, codes: np.ndarray, seg_label: np.ndarray, span: Spa
     np.multiply(u, steady, out=hidden[:, 0])
     np.multiply(prep.wc, steady, out=hidden[:, 1])
 
-    # units whose sign differs at the two ends switch inside the group: exact per-frame columns
-    k, s = np.nonzero(on_first != on_last)  # sorted by group
-    E_k = np.bincount(k, minlength=N).astype(np.int64)
-    width = 2 + E_k
-    table_off = np.concatenate(([0], np.cumsum(width)))
-    x_off = np.concatenate(([0], np.cumsum(n * width)))
-    x = np.empty(int(x_off[-1]), np.float32)
-    # frame t of group g, local row r: X[r, 0] = 1, X[r, 1] = c_t
-    g = np.repeat(np.arange(N), n)
-    base = x_off[g] + _ragged_arange(n) * width[g]
-    x[base] = 1
-    x[base + 1] = c
-    if k.size:
-        # pairs (frame of group k, j-th switching unit of k): X[r, 2 + j] = relu(u_s + c_t w_s)
-        e_rep = np.repeat(np.arange(k.size), n[k])
-        t = frame_off[k][e_rep] + _ragged_arange(n[k])
-        j = np.arange(k.size) - (np.cumsum(E_k) - E_k)[k]
-        val = u[k, s][e_rep] + c[t] * prep.wc[s][e_rep]
-        x[base[t] + 2 + j[e_rep]] = np.maximum(val, np.float32(0))
-    return Plan(hidden=hidden.reshape(2 * N, -1), ev_unit=s.astype(np.int64), frame_off=frame_off,
-                table_off=table_off.astype(np.int64), x_off=x_off.astype(np.int64), x=x)
+    # units whose sign differs at the two ends switch inside the group: exact values per frame
+    k, s = np.nonzero(on_first != on_last)  # sorted by group, then unit
+    ev_off = np.concatenate(([0], np.cumsum(np.bincount(k, minlength=N)))).astype(np.int64)
+    pair_event = np.repeat(np.arange(k.size, dtype=np.int64), n[k])
+    pair_frame = frame_off[k][pair_event] + ragged_arange(n[k])
+    value = u[k, s][pair_event] + c[pair_frame] * prep.wc[s][pair_event]
+    return Plan(hidden=hidden.reshape(2 * N, -1), frame_off=frame_off, c=c, ev_unit=s.astype(np.int64),
+                ev_off=ev_off, pair_frame=pair_frame, pair_event=pair_event,
+                pair_value=np.maximum(value, np.float32(0)))

@@ -1,8 +1,9 @@
 """The torch backend (CPU or CUDA): the numpy ``Plan`` (small, per instance) run with torch on a device.
 
-Planning stays in numpy; only the ``D``-wide work (the ``alpha``/``beta`` GEMM, the table and one
-``X_k @ W_k`` product per instance) runs on the device, in float32 with TF32 disabled, so the
-features equal the numpy backend's within float32 rounding.
+Planning stays in numpy; the ``D``-wide work runs on the device as a handful of whole-range
+operations (one GEMM for every ``alpha``/``beta``, a gather and a multiply-add over the frames, a
+scatter-add for the switching units), which suits a GPU; on the CPU the numpy backend is faster.
+float32 with TF32 disabled, so the features equal the numpy backend's within float32 rounding.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from ..container.content import Decoder
 from ..errors import UsageError
 from . import VideoTables, WORK_FRAMES, prepared
 from .plan import Plan, Prepared, plan_mlp
+
+PAIR_BLOCK = 4096  # switching-unit pairs scattered at once: bounds the (pairs, D) temporary
 
 _DEVICE_WEIGHTS: dict[tuple[int, str], tuple[Prepared, torch.Tensor, torch.Tensor]] = {}
 
@@ -52,19 +55,24 @@ def _exact_matmul(device: torch.device) -> Iterator[None]:
 
 
 def _run_mlp(prep: Prepared, plan: Plan, out: torch.Tensor) -> None:
+    """``out = alpha[g] + c * beta[g]`` by whole-range gathers, plus the switching units' pairs."""
     device = out.device
     w2t, b2 = _weights(prep, device)
     N = plan.num_groups
     ab = (torch.from_numpy(plan.hidden).to(device) @ w2t).view(N, 2, -1)
-    a, b, ev = (torch.from_numpy(r).to(device) for r in plan.table_rows())
-    table = torch.empty(int(plan.table_off[-1]), prep.feature_dim, dtype=torch.float32, device=device)
-    table[a] = ab[:, 0] + b2
-    table[b] = ab[:, 1]
-    table[ev] = w2t[torch.from_numpy(plan.ev_unit).to(device)]
-    x = torch.from_numpy(plan.x).to(device)
-    f, t, xo = plan.frame_off.tolist(), plan.table_off.tolist(), plan.x_off.tolist()
-    for k in range(N):
-        torch.matmul(x[xo[k]:xo[k + 1]].view(f[k + 1] - f[k], -1), table[t[k]:t[k + 1]], out=out[f[k]:f[k + 1]])
+    alpha = ab[:, 0] + b2
+    n = torch.from_numpy(np.diff(plan.frame_off)).to(device)
+    g = torch.repeat_interleave(torch.arange(N, device=device), n)
+    c = torch.from_numpy(plan.c).to(device)
+    torch.index_select(alpha, 0, g, out=out)
+    out.addcmul_(c[:, None], ab[:, 1].index_select(0, g))
+    on = np.flatnonzero(plan.pair_value)  # relu's zeros add nothing
+    for s in range(0, on.size, PAIR_BLOCK):
+        q = on[s:s + PAIR_BLOCK]
+        frame = torch.from_numpy(plan.pair_frame[q]).to(device)
+        unit = torch.from_numpy(plan.ev_unit[plan.pair_event[q]]).to(device)
+        value = torch.from_numpy(plan.pair_value[q]).to(device)
+        out.index_add_(0, frame, w2t.index_select(0, unit) * value[:, None])
 
 
 def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: torch.Tensor,
