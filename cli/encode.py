@@ -85,7 +85,8 @@ def summary(path: Path) -> str:
     raw = frames * prov.get("feature_dim", 0) * 4
     parts = [f"{path}: {prov.get('kept_videos', '?')} videos, {frames} frames, {_bytes(size)}"]
     if raw:
-        parts.append(f"{raw / size:.0f}x smaller than float32 features")
+        parts.append(f"{raw / size:.1f}x smaller than float32 features" if raw >= size
+                     else f"{size / raw:.1f}x larger than float32 features")
     for name, value in prov.get("losses", {}).items():
         parts.append(f"{name} loss {value:.4g}")
     if prov.get("trimmed_frames"):
