@@ -138,3 +138,18 @@ def test_unreadable_checkpoint_is_refused_clearly(data, tmp_path):
     (ckpt / "state.json").write_text("{not json")
     with pytest.raises(UsageError, match="unreadable checkpoint"):
         pipeline.encode(data, tmp_path / "u.tasz", **SETTINGS)
+
+
+def test_saved_chunks_are_tied_to_settings_and_decoder(tmp_path):
+    ck = Checkpoint(tmp_path / "c.tasz", {"K": 8})
+    codes = np.arange(6, dtype=np.float32).reshape(3, 2)
+    ck.save_chunk(0, codes, {"frames": 9, "loss": 0.5}, "d1")
+    again = Checkpoint(tmp_path / "c.tasz", {"K": 8})
+    got, info = again.load_chunk(0, 3, 2, "d1")
+    np.testing.assert_array_equal(got, codes)
+    assert info == {"frames": 9, "loss": 0.5}
+    assert again.load_chunk(0, 3, 2, "d2") is None  # another decoder: recompute
+    assert again.load_chunk(0, 4, 2, "d1") is None  # another layout: recompute
+    assert again.load_chunk(1, 3, 2, "d1") is None
+    with pytest.raises(UsageError, match="K 8 -> 4"):
+        Checkpoint(tmp_path / "c.tasz", {"K": 4})

@@ -4,7 +4,8 @@
 
     state.json            fingerprint of the settings and dataset + training progress (commit point)
     train-<epoch>.npz     model and optimizer state dicts after <epoch> epochs
-    chunk-<i>.npz         codes (rows, d) float32 + info of finished inversion chunk i
+    chunk-<i>.npz         codes (rows, d) float32 + info of finished inversion chunk i (tied to the
+                          fingerprint and to the digest of the decoder that made them)
 
 Tensors are stored as plain arrays (``np.savez``, read back with ``allow_pickle=False``); the
 nesting of state dicts (dicts with int keys, tuples, scalars) is described in JSON. Every file is
@@ -110,16 +111,17 @@ class Checkpoint:
     def _chunk_path(self, i: int) -> Path:
         return self.folder / f"chunk-{i:06d}.npz"
 
-    def save_chunk(self, i: int, codes: np.ndarray, info: dict[str, Any]) -> None:
-        """Save finished chunk ``i`` (any rank; requires the folder's state to be current)."""
+    def save_chunk(self, i: int, codes: np.ndarray, info: dict[str, Any], decoder_sha256: str) -> None:
+        """Save finished chunk ``i`` (any rank), made with the decoder of the given digest."""
         self.folder.mkdir(exist_ok=True)
         if self.writer and not (self.folder / "state.json").exists():
             self._write_state()  # so that a later run with other settings is refused, not mixed
         save_tree(self._chunk_path(i), {"codes": np.asarray(codes, np.float32), "info": _jsonable(info),
-                                        "epoch": self.epoch, "fingerprint": self.fingerprint})
+                                        "decoder": decoder_sha256, "fingerprint": self.fingerprint})
 
-    def load_chunk(self, i: int, rows: int, width: int) -> tuple[np.ndarray, dict[str, Any]] | None:
-        """Codes and info of chunk ``i`` if it was finished by this same encode, else None."""
+    def load_chunk(self, i: int, rows: int, width: int,
+                   decoder_sha256: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """Codes and info of chunk ``i`` if this same encode finished it with this decoder, else None."""
         path = self._chunk_path(i)
         if not path.exists():
             return None
@@ -128,7 +130,7 @@ class Checkpoint:
         except (OSError, ValueError, KeyError):
             return None  # torn or foreign file: redo the chunk
         codes = tree["codes"]
-        if (tree.get("fingerprint") != self.fingerprint or tree.get("epoch") != self.epoch
+        if (tree.get("fingerprint") != self.fingerprint or tree.get("decoder") != decoder_sha256
                 or codes.shape != (rows, width)):
             return None
         return codes, tree["info"]

@@ -71,18 +71,6 @@ def barrier(group: Group) -> None:
         dist.barrier()
 
 
-def all_ok(group: Group, ok: bool) -> bool:
-    """True when ``ok`` holds on every rank (lets ranks fail together instead of hanging)."""
-    if not group.active:
-        return ok
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor([0 if ok else 1], dtype=torch.int32, device=group.comm_device)
-    dist.all_reduce(t)
-    return int(t.item()) == 0
-
-
 def mean_over_ranks(group: Group, values: list[float], weight: float) -> list[float]:
     """Weighted mean of per-rank ``values`` (weights: e.g. frames seen by each rank)."""
     if not group.active:

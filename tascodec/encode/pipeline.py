@@ -330,15 +330,16 @@ class _Job:
             dec_model = TCA.from_decoder(decoder).to(self.device).eval()
         local: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         mine = [i for i in range(len(chunks)) if owners[i] == g.rank]
+        digest = decoder.sha256()
         for i in _bar(mine, "chunks", self.progress):
-            saved = self.ckpt.load_chunk(i, rows[i], decoder.latent_dim)
+            saved = self.ckpt.load_chunk(i, rows[i], decoder.latent_dim, digest)
             if saved is not None:
                 codes, info = saved
             else:
                 chunk = load_chunk(store, [kept[j] for j in chunks[i]], s.K,
                                    standardized=s.method not in REPEAT_METHODS)
                 codes, info = self._chunk_codes(i, chunk, dec_model, encoder)
-                self.ckpt.save_chunk(i, codes, info)
+                self.ckpt.save_chunk(i, codes, info, digest)
             local[i] = (codes, np.array([info.get("frames", math.nan), info.get("loss", math.nan)], np.float64))
         gathered = distributed.collect_chunks(g, owners, rows, decoder.latent_dim, local)
         if gathered is None:
