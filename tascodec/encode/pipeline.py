@@ -285,6 +285,8 @@ class _Job:
         net.to(self.device)
         stats = self.ckpt.state.get("train_stats") or {}
         if start < s.epochs:
+            if s.batch_size < g.world:
+                raise UsageError(f"batch size {s.batch_size} is smaller than the {g.world} ranks sharing each batch")
             wrapped = net
             if g.active:
                 from torch.nn.parallel import DistributedDataParallel
