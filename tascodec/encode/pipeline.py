@@ -31,8 +31,8 @@ from ..errors import UsageError
 from ..model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
 from . import distributed
 from .checkpoint import Checkpoint
-from .invert import DEFAULT_ITERS, DEFAULT_LR, OPTIMIZERS, encoder_means, invert
 from .frames import FrameStore, chunk_videos, feature_stats, load_chunk, training_batches, video_tables
+from .invert import DEFAULT_ITERS, DEFAULT_LR, OPTIMIZERS, encoder_means, invert
 
 METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
 REPEAT_METHODS = ("mean", "coreset")  # codes are frames: no prior, no normalisation
