@@ -182,6 +182,34 @@ def test_streaming_matches_cached_and_chunking_is_exact(data, encoded, tmp_path)
     np.testing.assert_allclose(dequantize(a.codes), dequantize(b.codes), atol=2e-3)
 
 
+def test_memory_is_bounded_by_buffers_not_dataset(tmp_path):
+    """Stats, training batches and inversion chunks never hold the whole split (numpy allocations)."""
+    import tracemalloc
+
+    from tascodec.encode.frames import chunk_videos, load_chunk
+
+    ds = read_dataset(synthesize(tmp_path / "many", like="breakfast", videos=60, dim=64, length_scale=0.1,
+                                 seed=1), part="all")
+    everything = ds.total_frames * ds.feature_dim * 4
+    tracemalloc.start()
+    try:
+        store = FrameStore(ds, *feature_stats(ds), cache_bytes=0)
+        stats_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        for _ in training_batches(store, ds.videos, batch_size=128, seed=0, buffer_frames=1000)(0):
+            pass
+        train_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        for ch in chunk_videos([ds.num_frames(v) for v in ds], 1000):
+            chunk = load_chunk(store, [ds.videos[j] for j in ch], 8)
+            del chunk
+        chunk_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ds.total_frames > 10 * 1000
+    assert max(stats_peak, train_peak, chunk_peak) < 0.4 * everything
+
+
 def test_feature_stats_streaming_matches_numpy(data):
     ds = read_dataset(data)
     x = np.concatenate([ds.features(v) for v in ds]).astype(np.float64)

@@ -37,8 +37,8 @@ def feature_stats(ds: TASDataset, videos: Sequence[str] | None = None,
         x = ds.features(v).astype(np.float64)
         nb = x.shape[0]
         mb = x.mean(axis=0)
-        d = x - mb
-        m2b = np.einsum("ij,ij->j", d, d)
+        x -= mb
+        m2b = np.einsum("ij,ij->j", x, x)
         delta = mb - mean
         tot = n + nb
         mean = mean + delta * (nb / tot)

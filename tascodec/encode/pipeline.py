@@ -341,6 +341,7 @@ class _Job:
                 chunk = load_chunk(store, [kept[j] for j in chunks[i]], s.K,
                                    standardized=s.method not in REPEAT_METHODS)
                 codes, info = self._chunk_codes(i, chunk, dec_model, encoder)
+                del chunk  # before the next chunk is read: one chunk of frames in memory at a time
                 self.ckpt.save_chunk(i, codes, info, digest)
             local[i] = (codes, np.array([info.get("frames", math.nan), info.get("loss", math.nan)], np.float64))
         gathered = distributed.collect_chunks(g, owners, rows, decoder.latent_dim, local)
