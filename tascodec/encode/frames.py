@@ -214,6 +214,7 @@ class Chunk:
 
 
 def load_chunk(store: FrameStore, videos: Sequence[str], K: int, *, standardized: bool = True) -> Chunk:
+    """The frames of ``videos`` (in order) with their instance rows at ``K``, read now."""
     tables = [store.tables(v, K) for v in videos]
     lengths = np.concatenate([t.seg_length for t in tables])
     counts = np.concatenate([t.seg_instances for t in tables])
