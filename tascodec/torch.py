@@ -43,7 +43,8 @@ class TaszDataset(torch.utils.data.Dataset):
         device: decode on this GPU (e.g. ``"cuda"``) with the torch backend; items are then on it.
             Default (or ``"cpu"``): the numpy backend, the fastest on a CPU. Use a GPU with ``num_workers=0``.
         cache: keep restored features in memory across epochs (per process: with ``num_workers > 0``
-            pass ``persistent_workers=True`` so the workers' caches survive between epochs).
+            pass ``persistent_workers=True`` so the workers' caches survive between epochs). Items then
+            share the cached tensor: do not modify ``features`` in place.
         cache_dtype: store cached features in this dtype (e.g. ``torch.float16`` halves the memory);
             items are always float32.
         return_activity: add the video's activity to each item.

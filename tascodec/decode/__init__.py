@@ -21,7 +21,7 @@ from .plan import Prepared, frame_span, plan_mlp, prepare, segment_starts
 
 __all__ = ["decode_segments", "iter_decode_segments", "decode_video", "iter_decode_video", "prepared"]
 
-# frames planned and run at once: bounds temporaries and keeps the per-piece tables in cache
+# frames planned and run at once: bounds the temporaries and keeps the per-instance tables in cache
 WORK_FRAMES = 4096
 BACKENDS = ("numpy", "torch")
 
