@@ -262,10 +262,11 @@ class Benchmark:
     n_splits: int
     bg_mid_prob: float  # chance of a background segment between two actions
     bg_end_prob: dict  # activity -> chance that the video ends with background
+    video_list: Callable[[int], list[VideoSpec]]  # extra subjects -> the full list, then theirs
 
     def videos(self, extra: int = 0) -> list[VideoSpec]:
         """The benchmark's full video list, then ``extra``-many more subjects' worth beyond it."""
-        return _VIDEO_LISTS[self.name](extra)
+        return self.video_list(extra)
 
 
 def _lengths(text: str) -> dict:
@@ -305,21 +306,19 @@ def _breakfast_videos(extra: int) -> list[VideoSpec]:
     return out
 
 
-_VIDEO_LISTS = {"gtea": _gtea_videos, "50salads": _salads_videos, "breakfast": _breakfast_videos}
-
 BENCHMARKS: dict[str, Benchmark] = {
     "gtea": Benchmark(
         "gtea", ("take", "open", "pour", "close", "shake", "scoop", "stir", "put", "fold", "spread",
                  "background"),
         ("background",), _GTEA_GRAMMARS, _lengths(_GTEA_LENGTHS), 4, 0.95,
-        {a: 1.0 for a in _GTEA_GRAMMARS}),
+        {a: 1.0 for a in _GTEA_GRAMMARS}, _gtea_videos),
     "50salads": Benchmark(
         "50salads", ("cut_tomato", "place_tomato_into_bowl", "cut_cheese", "place_cheese_into_bowl",
                      "cut_lettuce", "place_lettuce_into_bowl", "add_salt", "add_vinegar", "add_oil",
                      "add_pepper", "mix_dressing", "peel_cucumber", "cut_cucumber",
                      "place_cucumber_into_bowl", "add_dressing", "mix_ingredients",
                      "serve_salad_onto_plate", "action_start", "action_end"),
-        (), _SALADS_GRAMMARS, _lengths(_SALADS_LENGTHS), 5, 0.0, {"salad": 0.0}),
+        (), _SALADS_GRAMMARS, _lengths(_SALADS_LENGTHS), 5, 0.0, {"salad": 0.0}, _salads_videos),
     "breakfast": Benchmark(
         "breakfast", ("SIL", "pour_cereals", "pour_milk", "stir_cereals", "take_bowl", "pour_coffee",
                       "take_cup", "spoon_sugar", "stir_coffee", "pour_sugar", "pour_oil", "crack_egg",
@@ -331,7 +330,8 @@ BENCHMARKS: dict[str, Benchmark] = {
                       "smear_butter", "take_topping", "put_toppingOnTop", "put_bunTogether",
                       "take_butter", "stir_egg", "pour_egg2pan", "stirfry_egg", "add_teabag",
                       "pour_water", "stir_tea"),
-        ("SIL",), _BREAKFAST_GRAMMARS, _lengths(_BREAKFAST_LENGTHS), 4, 0.0, _BREAKFAST_END_SIL),
+        ("SIL",), _BREAKFAST_GRAMMARS, _lengths(_BREAKFAST_LENGTHS), 4, 0.0, _BREAKFAST_END_SIL,
+        _breakfast_videos),
 }
 
 
@@ -355,7 +355,7 @@ def plan(like: str = "gtea", videos: int | None = None) -> list[VideoSpec]:
 
     ``videos=None`` is the benchmark's full list. Fewer are picked round-robin over the split folds
     (and, within a fold, round-robin over activities) so every split keeps a test part and the
-    activities stay mixed; more add subjects beyond the benchmark's.
+    activities stay mixed; more keep the full list and add subjects beyond the benchmark's.
     """
     bench = _get(like)
     full = bench.videos()
@@ -364,29 +364,32 @@ def plan(like: str = "gtea", videos: int | None = None) -> list[VideoSpec]:
     if videos < bench.n_splits:
         raise UsageError(f"--videos must be at least {bench.n_splits} for {like} "
                          f"(one test video per split), got {videos}")
-    pool = full
-    extra = 0
-    while len(pool) < videos:
-        extra += 1
-        pool = bench.videos(extra)
-    order = {v.name: i for i, v in enumerate(pool)}
+    if videos <= len(full):
+        return _round_robin(full, videos, bench.n_splits)
+    extra = 1
+    while len(bench.videos(extra)) < videos:
+        extra *= 2
+    return full + _round_robin(bench.videos(extra)[len(full):], videos - len(full), bench.n_splits)
+
+
+def _round_robin(pool: list[VideoSpec], n: int, n_splits: int) -> list[VideoSpec]:
+    """``n`` videos of ``pool`` taken in turn from each fold (activities in turn within a fold)."""
     queues = []
-    for f in range(bench.n_splits):
-        in_fold = [v for v in pool if v.fold == f]
+    for f in range(n_splits):
         rank: dict[str, int] = {}
         keyed = []
-        for v in sorted(in_fold, key=lambda v: _key("pick", v.name)):
-            r = rank[v.activity] = rank.get(v.activity, -1) + 1
-            keyed.append((r, v.activity, v))
-        queues.append([v for _, _, v in sorted(keyed, key=lambda t: (t[0], t[1]))])
-    chosen: list[VideoSpec] = []
-    i = 0
-    while len(chosen) < videos:
-        q = queues[i % len(queues)]
-        if i // len(queues) < len(q):
-            chosen.append(q[i // len(queues)])
-        i += 1
-    return sorted(chosen, key=lambda v: order[v.name])
+        for v in sorted((v for v in pool if v.fold == f), key=lambda v: _key("pick", v.name)):
+            rank[v.activity] = rank.get(v.activity, -1) + 1
+            keyed.append((rank[v.activity], _key("pick", f, v.activity), v))
+        queues.append([v for _, _, v in sorted(keyed, key=lambda t: t[:2])])
+    chosen: set[str] = set()
+    for i in range(max(map(len, queues)) * n_splits):
+        if len(chosen) == n:
+            break
+        q = queues[i % n_splits]
+        if i // n_splits < len(q):
+            chosen.add(q[i // n_splits].name)
+    return [v for v in pool if v.name in chosen]
 
 
 def video_names(like: str = "gtea", videos: int | None = None) -> list[str]:
