@@ -528,7 +528,18 @@ class _Model:
         z = _blur(z, _BLUR_SIGMA) + _ar1(rng, T, r, _AR_PHI, _AR_SD)
         h = self.W @ z.T.astype(np.float32)  # (D, T)
         h += (self.b + out_s)[:, None]
-        return np.logaddexp(np.float32(0), h, out=h)  # softplus, in place
+        return _softplus_(h)
+
+
+def _softplus_(h: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(h))`` in place, stably: ``max(h, 0) + log1p(exp(-|h|))`` (10x np.logaddexp)."""
+    a = np.abs(h)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    np.log1p(a, out=a)
+    np.maximum(h, 0, out=h)
+    h += a
+    return h
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -551,7 +562,7 @@ def _ar1(rng: np.random.Generator, T: int, r: int, phi: float, sd: float, chunk:
     w[0] *= 1 / np.sqrt(1 - phi * phi)  # start in the stationary distribution
     j = np.arange(chunk)
     M = np.tril(phi ** (j[:, None] - j[None, :]).clip(0))  # e_local = M @ w within a chunk
-    e = np.einsum("jk,nkr->njr", M, w.reshape(n, chunk, r))
+    e = (M @ w.reshape(n, chunk, r).transpose(1, 0, 2).reshape(chunk, n * r)).reshape(chunk, n, r).transpose(1, 0, 2)
     carry = phi ** (j + 1)
     for i in range(1, n):
         e[i] += carry[:, None] * e[i - 1, -1]
