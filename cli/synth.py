@@ -8,7 +8,8 @@ import click
 
 @click.command("synth")
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--like", type=click.Choice(["gtea", "50salads", "breakfast"]), default="gtea", show_default=True,
+@click.option("--like", type=click.Choice(["gtea", "50salads", "breakfast"]), default="gtea",
+              show_default=True,
               help="Benchmark to imitate: classes, action grammars, segment lengths, video names, splits.")
 @click.option("--videos", type=int, default=None,
               help="Number of videos [default: the benchmark's, 28 / 50 / 1712].")

@@ -147,7 +147,8 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("kwargs", [dict(videos=3), dict(dim=0), dict(length_scale=0.0), dict(like="kinetics")])
+@pytest.mark.parametrize("kwargs", [dict(videos=3), dict(dim=0), dict(length_scale=0.0),
+                                    dict(length_scale=float("nan")), dict(like="kinetics")])
 def test_bad_options(tmp_path, kwargs):
     with pytest.raises(UsageError):
         synthesize(tmp_path / "ds", **{**TINY, **kwargs})
@@ -156,7 +157,8 @@ def test_bad_options(tmp_path, kwargs):
 
 def test_cli(tmp_path):
     out = tmp_path / "ds"
-    args = ["synth", str(out), "--like", "breakfast", "--videos", "4", "--dim", "16", "--length-scale", "0.05"]
+    args = ["synth", str(out), "--like", "breakfast", "--videos", "4", "--dim", "16",
+            "--length-scale", "0.05"]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert re.search(r"4 videos, \d+ frames, 48 classes, \d+ bytes", res.output)
