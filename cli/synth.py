@@ -30,14 +30,21 @@ def cmd(out_dir, like, videos, dim, seed, length_scale, force):
 
     total = len(plan(like, videos))
     frames = 0
-    with tqdm(total=total, unit="video", desc="synth", leave=False) as bar:
-        def progress(name, num_frames):
-            nonlocal frames
-            frames += num_frames
-            bar.update(1)
+    bar = None  # opened on the first video, so a refused output prints no bar
 
+    def progress(name, num_frames):
+        nonlocal frames, bar
+        if bar is None:
+            bar = tqdm(total=total, unit="video", desc="synth", leave=False)
+        frames += num_frames
+        bar.update(1)
+
+    try:
         out = synthesize(out_dir, like=like, videos=videos, dim=dim, seed=seed, length_scale=length_scale,
                          force=force, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(out) for f in files)
     click.echo(f"{out}: {total} videos, {frames} frames, {len(BENCHMARKS[like].classes)} classes, "
                f"{size} bytes ({size / 2**20:.1f} MiB)")
