@@ -168,3 +168,39 @@ def test_bad_arguments_are_refused(trained):
     with pytest.raises(ValueError):
         invert(model, project_targets(model, x), row, row_label, c, z0, iters=1, progress=False,
                method="naive")
+
+
+@pytest.mark.parametrize("c_scale", [1.0, 30.0, 300.0])
+def test_closed_form_is_exact_when_many_units_switch_inside_instances(trained, c_scale, monkeypatch):
+    import tascodec.encode.invert as inv
+
+    model, _, (x, row, row_label, c) = trained
+    model = TCA.from_decoder(model.export_decoder(np.zeros(D), np.ones(D)))
+    with torch.no_grad():
+        model.dec1.weight[:, -1] *= c_scale                 # c moves pre-activations across zero
+    Z = torch.randn(row_label.size, d, generator=torch.Generator().manual_seed(3))
+    want_l, want_g = instance_losses(Problem(model, x, row, row_label, c, need_frames=True), Z, "naive", True)
+    for block in (1 << 22, 5):                              # switching-unit pairs in one block, or many
+        monkeypatch.setattr(inv._Closed, "PAIR_BLOCK", block)
+        P = Problem(model, x, row, row_label, c)
+        got_l, got_g = instance_losses(P, Z, "closed", want_grad=True)
+        scale = float(want_l.abs().max())
+        torch.testing.assert_close(got_l, want_l, rtol=1e-5, atol=1e-6 * scale)
+        torch.testing.assert_close(got_g, want_g, rtol=1e-4, atol=1e-5 * float(want_g.abs().max()))
+    U = Z @ P.w1z.T + P.ua + P.closed.cbar[:, None] * P.wc
+    switching = (U + P.closed.dfirst[:, None] * P.wc > 0) ^ (U + P.closed.dlast[:, None] * P.wc > 0)
+    assert int(switching.sum()) > (0 if c_scale == 1.0 else 50)
+
+
+def test_auto_method_falls_back_when_instances_are_not_contiguous(trained):
+    model, _, (x, row, row_label, c) = trained
+    R = row_label.size
+    perm = np.random.default_rng(0).permutation(row.size)
+    xp, rp, cp = x[perm], row[perm], c[perm]
+    with pytest.raises(ValueError):
+        instance_losses(Problem(model, xp, rp, row_label, cp), torch.zeros(R, d), "closed")
+    z0 = encoder_means(model, x, row, row_label, c, R)
+    a, ia = invert(model, x, row, row_label, c, z0, iters=10, progress=False)
+    b, ib = invert(model, xp, rp, row_label, cp, z0, iters=10, progress=False)
+    assert (ia["method"], ib["method"]) == ("closed", "analytic")
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

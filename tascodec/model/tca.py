@@ -22,6 +22,8 @@ from ..container.content import Decoder
 
 DEFAULT_HIDDEN = 512
 DEFAULT_LATENT = 256
+DEFAULT_EPOCHS = 30      # tascodec's default (the paper trains 7.5K epochs); see benchmarks/encode.py
+DEFAULT_BATCH = 256
 
 
 def first_layer(lin: nn.Linear, x: Tensor, labels: Tensor, c: Tensor) -> Tensor:
