@@ -1,0 +1,364 @@
+"""Container operations without re-encoding: subset, merge, split by activity.
+
+The ``*_content`` functions work on in-memory ``Content`` (tables re-indexed, code rows copied,
+decoder untouched) and record themselves in ``provenance["operations"]``; the ``*_file``
+functions read and write ``.tasz`` files atomically. A kept video decodes exactly as before:
+its segments, instance rows, codes (random codes are keyed by video name) and decoder are the
+same.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._io import atomic_path, check_writable
+from ..container.content import Content
+from ..errors import OutputExistsError, UsageError
+from .selection import mean_distance, select, sequences_of
+
+__all__ = ["subset_content", "merge_contents", "split_by_activity", "activities_of", "content_sequences",
+           "SubsetReport", "subset_file", "merge_files", "split_file", "subset_dataset", "safe_file_name"]
+
+
+# --- content level -------------------------------------------------------------------------
+def _with_operation(provenance: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    prov = copy.deepcopy(provenance)
+    prov["operations"] = list(prov.get("operations") or []) + [entry]
+    return prov
+
+
+def subset_content(content: Content, keep: Sequence[int], *, operation: dict[str, Any] | None = None) -> Content:
+    """The videos ``keep`` (indices, in that order) of ``content`` as a new ``Content``.
+
+    ``operation`` (the parameters worth recording; an ``"op"`` key replaces ``"subset"``) is
+    appended to ``provenance["operations"]`` with ``videos`` (kept) and ``source_videos``.
+    """
+    V = len(content.videos)
+    keep = [int(i) for i in keep]
+    bad = [i for i in keep if not 0 <= i < V]
+    if bad:
+        raise UsageError(f"video index {bad[0]} out of range 0..{V - 1}")
+    if len(set(keep)) != len(keep):
+        raise UsageError("a video is kept twice")
+    vs = np.asarray(content.video_segments, np.int64)
+    starts, stops = vs[keep], vs[[i + 1 for i in keep]]
+    nseg = stops - starts
+    segs = _ranges(starts, nseg)
+    roff = content.row_offsets()
+    rows = _ranges(roff[segs], np.asarray(content.seg_instances, np.int64)[segs])
+    entry = {"op": "subset", **(operation or {}), "videos": len(keep), "source_videos": V}
+    return replace(
+        content,
+        videos=[content.videos[i] for i in keep],
+        video_segments=np.concatenate(([0], np.cumsum(nseg))).astype(np.int64),
+        seg_label=np.asarray(content.seg_label)[segs].copy(),
+        seg_length=np.asarray(content.seg_length)[segs].copy(),
+        seg_instances=np.asarray(content.seg_instances)[segs].copy(),
+        codes=None if content.codes is None else content.codes[rows].copy(),
+        code_scale=None if content.code_scale is None else content.code_scale[rows].copy(),
+        decoder=content.decoder,
+        vocab=list(content.vocab),
+        background=list(content.background),
+        activities=None if content.activities is None else [content.activities[i] for i in keep],
+        provenance=_with_operation(content.provenance, entry),
+    )
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + c)`` for each pair, as int64."""
+    starts, counts = np.asarray(starts, np.int64), np.asarray(counts, np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return np.repeat(starts - first, counts) + np.arange(total, dtype=np.int64)
+
+
+def _differs(what: str, a: Sequence, b: Sequence) -> str:
+    if len(a) != len(b):
+        return f"{what} has {len(b)} entries, not {len(a)}"
+    i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    return f"{what}[{i}] is {b[i]!r}, not {a[i]!r}"
+
+
+def _decoder_difference(a, b) -> str:
+    fields = ("kind", "feature_dim", "latent_dim", "num_classes", "hidden", "activation", "weights_dtype")
+    diff = [f"{f} {getattr(b, f)!r}, not {getattr(a, f)!r}" for f in fields if getattr(a, f) != getattr(b, f)]
+    what = "; ".join(diff) if diff else "same architecture, different weights"
+    return f"a different decoder ({what}; sha256 {b.sha256()[:12]}, not {a.sha256()[:12]})"
+
+
+def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = None) -> Content:
+    """Concatenate containers' videos (in input order) under their shared decoder.
+
+    The inputs must agree on the decoder (sha256), the vocabulary, the background classes and
+    the codes: all stored with the same dtype (no requantization), or all random with the same
+    seed. Video names must be distinct. ``names`` label the inputs in errors (default
+    ``input 1``, ...). Provenance: keys on which every input agrees, plus a ``merge``
+    operation listing each input's videos, frames and own provenance.
+    """
+    if not contents:
+        raise UsageError("nothing to merge")
+    names = list(names) if names is not None else [f"input {i + 1}" for i in range(len(contents))]
+    base, bname = contents[0], names[0]
+    sha = base.decoder.sha256()
+    for c, name in zip(contents[1:], names[1:]):
+        why = None
+        if c.decoder.sha256() != sha:
+            why = _decoder_difference(base.decoder, c.decoder)
+        elif list(c.vocab) != list(base.vocab):
+            why = "a different vocabulary: " + _differs("vocab", base.vocab, c.vocab)
+        elif list(c.background) != list(base.background):
+            why = f"different background classes {c.background}, not {base.background}"
+        elif (c.codes is None) != (base.codes is None):
+            why = "random codes where the first has stored ones" if c.codes is None else \
+                "stored codes where the first has random ones"
+        elif c.codes is None and c.random_seed != base.random_seed:
+            why = f"random codes with seed {c.random_seed}, not {base.random_seed}"
+        elif c.codes is not None and c.codes_dtype != base.codes_dtype:
+            why = (f"{c.codes_dtype} codes, not {base.codes_dtype} (merge does not requantize; "
+                   "encode both with the same --latent-dtype)")
+        if why:
+            raise UsageError(f"cannot merge {name} with {bname}: it has {why}")
+    seen: dict[str, str] = {}
+    dups = []
+    for c, name in zip(contents, names):
+        for v in c.videos:
+            if v in seen:
+                dups.append(f"{v!r} ({seen[v]} and {name})")
+            seen.setdefault(v, name)
+    if dups:
+        more = f" and {len(dups) - 3} more" if len(dups) > 3 else ""
+        raise UsageError(f"cannot merge: video names repeat: {', '.join(dups[:3])}{more}")
+
+    nseg = np.concatenate([np.diff(np.asarray(c.video_segments, np.int64)) for c in contents])
+    has_acts = any(c.activities is not None for c in contents)
+    entry = {"op": "merge", "inputs": [
+        {"name": os.path.basename(str(n)), "videos": len(c.videos), "frames": int(c.num_frames().sum()),
+         "provenance": copy.deepcopy(c.provenance)} for c, n in zip(contents, names)]}
+    common = {k: copy.deepcopy(v) for k, v in base.provenance.items()
+              if k != "operations" and all(k in c.provenance and c.provenance[k] == v for c in contents[1:])}
+    stored = base.codes is not None
+    return Content(
+        vocab=list(base.vocab),
+        videos=[v for c in contents for v in c.videos],
+        video_segments=np.concatenate(([0], np.cumsum(nseg))).astype(np.int64),
+        seg_label=np.concatenate([np.asarray(c.seg_label) for c in contents]).astype(np.int32),
+        seg_length=np.concatenate([np.asarray(c.seg_length) for c in contents]).astype(np.int64),
+        seg_instances=np.concatenate([np.asarray(c.seg_instances) for c in contents]).astype(np.int32),
+        decoder=base.decoder,
+        codes=np.concatenate([c.codes for c in contents]) if stored else None,
+        code_scale=np.concatenate([c.code_scale for c in contents]) if base.code_scale is not None else None,
+        codes_dtype=base.codes_dtype,
+        random_seed=base.random_seed,
+        background=list(base.background),
+        activities=[a for c in contents for a in (c.activities or [None] * len(c.videos))] if has_acts else None,
+        provenance={**common, "operations": [entry]},
+    )
+
+
+def activities_of(content: Content, pattern: str | None = None) -> list[str | None]:
+    """Each video's activity: the first group (or the match) of ``pattern`` searched in its
+    name when a pattern is given, else the container's activity field (None where unknown)."""
+    if pattern is None:
+        return list(content.activities) if content.activities is not None else [None] * len(content.videos)
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise UsageError(f"activity pattern {pattern!r} is not a valid regex: {e}") from None
+    out: list[str | None] = []
+    for v in content.videos:
+        m = rx.search(v)
+        out.append(None if m is None else (m.group(1) if m.groups() else m.group(0)) or None)
+    return out
+
+
+def _require_activities(videos: Sequence[str], acts: Sequence[str | None], pattern: str | None) -> None:
+    missing = [v for v, a in zip(videos, acts) if a is None]
+    if missing:
+        how = f"the activity pattern {pattern!r} does not match" if pattern else "no activity is stored for"
+        hint = "" if pattern else " (give an activity pattern, e.g. --activity-pattern REGEX)"
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise UsageError(f"{how} {len(missing)} video(s): {', '.join(missing[:5])}{more}{hint}")
+
+
+def split_by_activity(content: Content, *, pattern: str | None = None) -> dict[str, Content]:
+    """One ``Content`` per activity (in order of first appearance); every video needs one."""
+    acts = activities_of(content, pattern)
+    _require_activities(content.videos, acts, pattern)
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(acts):
+        groups.setdefault(a, []).append(i)
+    out = {}
+    for a, idx in groups.items():
+        out[a] = subset_content(content, idx, operation={"op": "split", "by": "activity", "activity": a,
+                                                         "activity_pattern": pattern})
+    return out
+
+
+def content_sequences(content: Content, *, keep_background: bool = False) -> list[list[int]]:
+    """Each video's action sequence from the segment table (container background dropped)."""
+    vs = np.asarray(content.video_segments, np.int64)
+    bg = [] if keep_background else [content.vocab.index(b) for b in content.background]
+    lab = np.asarray(content.seg_label)
+    return sequences_of((lab[vs[v]:vs[v + 1]] for v in range(len(content.videos))), bg)
+
+
+# --- files ---------------------------------------------------------------------------------
+@dataclass
+class SubsetReport:
+    """What a subset kept: indices (pick order), names, and the diversity of kept vs all."""
+
+    kept: list[int]
+    videos: list[str]
+    total: int
+    mean_distance_kept: float
+    mean_distance_all: float
+    output: Path
+
+    def summary(self) -> str:
+        return (f"{self.output}: kept {len(self.kept)} of {self.total} videos "
+                f"({len(self.kept) / max(self.total, 1):.1%}); mean normalized distance "
+                f"{self.mean_distance_kept:.3f} kept vs {self.mean_distance_all:.3f} all")
+
+
+def _selection(seqs, acts, *, ratio, count, strategy, seed, per_activity, pattern, names) -> list[int]:
+    groups = None
+    if per_activity:
+        _require_activities(names, acts, pattern)
+        groups = acts
+    return select(seqs, ratio=ratio, count=count, strategy=strategy, seed=seed, groups=groups)
+
+
+def _report(seqs, keep, names, out) -> SubsetReport:
+    return SubsetReport(kept=list(keep), videos=[names[i] for i in keep], total=len(seqs),
+                        mean_distance_kept=mean_distance(seqs, keep), mean_distance_all=mean_distance(seqs),
+                        output=Path(out))
+
+
+def subset_file(src: str | os.PathLike, out: str | os.PathLike, *, ratio: float | None = None,
+                count: int | None = None, strategy: str = "diverse", seed: int = 0, per_activity: bool = False,
+                activity_pattern: str | None = None, keep_background: bool = False,
+                force: bool = False) -> SubsetReport:
+    """Write the selected videos of the container ``src`` to ``out`` (in their original order)."""
+    from ..container.reader import open_container
+    from ..container.writer import write_container
+
+    check_writable(out, force)
+    _refuse_same_file(src, out)
+    content = open_container(src).content()
+    seqs = content_sequences(content, keep_background=keep_background)
+    acts = activities_of(content, activity_pattern)
+    keep = _selection(seqs, acts, ratio=ratio, count=count, strategy=strategy, seed=seed,
+                      per_activity=per_activity, pattern=activity_pattern, names=content.videos)
+    op = {"strategy": strategy, "ratio": ratio, "count": count, "seed": seed, "per_activity": per_activity,
+          "activity_pattern": activity_pattern, "keep_background": keep_background,
+          "source": os.path.basename(str(src)), "source_decoder_sha256": content.decoder.sha256()}
+    write_container(subset_content(content, sorted(keep), operation=op), out, force=force)
+    return _report(seqs, keep, content.videos, out)
+
+
+def _refuse_same_file(src, out) -> None:
+    if Path(out).exists() and Path(src).exists() and os.path.samefile(src, out):
+        raise UsageError(f"{out}: the output would replace its own input")
+
+
+def merge_files(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, force: bool = False) -> Path:
+    """Merge containers into ``out`` (see ``merge_contents``)."""
+    from ..container.reader import open_container
+    from ..container.writer import write_container
+
+    check_writable(out, force)
+    for src in inputs:
+        _refuse_same_file(src, out)
+    contents = [open_container(p).content() for p in inputs]
+    merged = merge_contents(contents, [str(p) for p in inputs])
+    return write_container(merged, out, force=force)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_name(name: str) -> str:
+    """``name`` with runs of characters outside ``[A-Za-z0-9._-]`` replaced by ``_``; never hidden or empty."""
+    s = _UNSAFE.sub("_", name).lstrip(".")
+    return s or "_"
+
+
+def split_file(src: str | os.PathLike, out_dir: str | os.PathLike, *, by: str = "activity",
+               activity_pattern: str | None = None, force: bool = False) -> dict[str, Path]:
+    """Write one container per activity, ``out_dir/<activity>.tasz``; returns activity -> path.
+
+    A new ``out_dir`` appears complete or not at all (built beside it, then renamed). In an
+    existing folder, every output is checked before any is written, and each is atomic.
+    """
+    from ..container.reader import open_container
+    from ..container.writer import write_container
+
+    if by != "activity":
+        raise UsageError(f"can only split by activity, not {by!r}")
+    parts = split_by_activity(open_container(src).content(), pattern=activity_pattern)
+    files: dict[str, str] = {}
+    for a in parts:
+        fname = safe_file_name(a) + ".tasz"
+        clash = [b for b, f in files.items() if f.lower() == fname.lower()]
+        if clash:
+            raise UsageError(f"activities {clash[0]!r} and {a!r} would both be written to {fname}")
+        files[a] = fname
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir():
+        for f in files.values():
+            check_writable(out_dir / f, force)
+        for a, part in parts.items():
+            write_container(part, out_dir / files[a], force=force)
+        return {a: out_dir / f for a, f in files.items()}
+    parent = out_dir.parent if str(out_dir.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{out_dir}: parent folder {parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
+    try:
+        for a, part in parts.items():
+            write_container(part, tmp / files[a])
+        if out_dir.exists():
+            raise OutputExistsError(f"{out_dir}: appeared while writing")
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {a: out_dir / f for a, f in files.items()}
+
+
+def subset_dataset(data_dir: str | os.PathLike, bundle: str | os.PathLike, *, labels=None, split: int = 1,
+                   part: str = "train", background: Sequence[str] = ("background",),
+                   ratio: float | None = None, count: int | None = None, strategy: str = "diverse", seed: int = 0,
+                   per_activity: bool = False, activity_pattern: str | None = None,
+                   keep_background: bool = False, force: bool = False) -> SubsetReport:
+    """Select on a raw dataset's labels (features not needed) and write a split bundle.
+
+    ``bundle`` gets one ``<video>.txt`` per line, kept videos in the split's order, so the
+    original features can be trained on the same subset.
+    """
+    from ..data.layout import read_dataset
+
+    check_writable(bundle, force)
+    ds = read_dataset(data_dir, labels=labels, split=split, part=part, background=background,
+                      activity_pattern=activity_pattern, require_features=False)
+    names = ds.videos
+    bg = [] if keep_background else ds.background_ids
+    seqs = sequences_of((ds.segments(v)[0] for v in names), bg)
+    acts = [ds.activity(v) for v in names]
+    keep = _selection(seqs, acts, ratio=ratio, count=count, strategy=strategy, seed=seed,
+                      per_activity=per_activity, pattern=activity_pattern, names=names)
+    text = "".join(f"{names[i]}.txt\n" for i in sorted(keep))
+    with atomic_path(bundle, force) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return _report(seqs, keep, names, bundle)
