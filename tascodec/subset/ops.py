@@ -220,14 +220,17 @@ class SubsetReport:
     kept: list[int]
     videos: list[str]
     total: int
+    distinct_kept: int
+    distinct_total: int
     mean_distance_kept: float
     mean_distance_all: float
     output: Path
 
     def summary(self) -> str:
         return (f"{self.output}: kept {len(self.kept)} of {self.total} videos "
-                f"({len(self.kept) / max(self.total, 1):.1%}); mean normalized distance "
-                f"{self.mean_distance_kept:.3f} kept vs {self.mean_distance_all:.3f} all")
+                f"({len(self.kept) / max(self.total, 1):.1%}), {self.distinct_kept} of {self.distinct_total} "
+                f"distinct action orders; mean normalized distance {self.mean_distance_kept:.3f} kept vs "
+                f"{self.mean_distance_all:.3f} all")
 
 
 def _selection(seqs, acts, *, ratio, count, strategy, seed, per_activity, pattern, names) -> list[int]:
@@ -240,6 +243,7 @@ def _selection(seqs, acts, *, ratio, count, strategy, seed, per_activity, patter
 
 def _report(seqs, keep, names, out) -> SubsetReport:
     return SubsetReport(kept=list(keep), videos=[names[i] for i in keep], total=len(seqs),
+                        distinct_kept=len({tuple(seqs[i]) for i in keep}), distinct_total=len(set(map(tuple, seqs))),
                         mean_distance_kept=mean_distance(seqs, keep), mean_distance_all=mean_distance(seqs),
                         output=Path(out))
 
