@@ -1,0 +1,31 @@
+"""`tasz demo --quick`: every stage runs and the summary is printed; its folder is handled safely."""
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+import tascodec
+from tascodec.cli.main import cli
+
+
+def test_quick_demo_runs_end_to_end_and_reruns(tmp_path):
+    out = tmp_path / "demo"
+    r = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    for stage in ("1/5", "2/5", "3/5", "4/5", "5/5"):
+        assert stage in r.output
+    assert "relative L2 error" in r.output and "retained" in r.output and "F1@50" in r.output
+    full, half = tascodec.open(out / "gtea.tasz"), tascodec.open(out / "gtea-half.tasz")
+    assert full.verify() == [] and half.verify() == []
+    assert 0 < half.num_videos < full.num_videos
+    assert set(half.videos) <= set(full.videos)
+    # a second run replaces the demo's own folder without --force
+    r = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+
+
+def test_demo_refuses_a_foreign_folder(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    r = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path / "mine"), "-q"])
+    assert r.exit_code == 1 and "not made by tasz demo" in r.output
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
