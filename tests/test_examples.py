@@ -34,3 +34,13 @@ def test_train_on_tasz_with_workers(data):
     losses = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("epoch")]
     assert len(losses) == 2 and all(l > 0 for l in losses)
     assert "test acc" in out and "f1@50" in out
+
+
+def test_incremental_replay(data, tmp_path):
+    d, _ = data
+    out = run(str(EXAMPLES / "incremental_replay.py"), str(d), "--activity-pattern", r"^S\d+_([^_]+)_",
+              "--epochs", "1", "--encode-epochs", "1", "--work", str(tmp_path))
+    assert "replay memory:" in out
+    steps = [line for line in out.splitlines() if line.startswith("after ")]
+    assert len(steps) >= 2 and all("acc on all seen" in s for s in steps)
+    assert list(tmp_path.glob("replay-*.tasz"))
