@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from tascodec.cli.main import cli
 from tascodec.container import open_container, write_container
 from tascodec.errors import UsageError
-from tascodec.subset import merge_files, split_file, subset_dataset, subset_file
+from tascodec.subset import split_file, subset_content, subset_dataset, subset_file
 from test_ops import make_content
 
 
@@ -105,6 +105,10 @@ def test_cli_error_paths(tmp_path):
     assert r.exit_code == 1 and "replace its own input" in r.output
     r = run("split", a, "-o", a)
     assert r.exit_code == 1 and "not a folder" in r.output
+    empty = tmp_path / "empty.tasz"
+    write_container(subset_content(make_content(0), []), empty)
+    r = run("split", empty, "-o", tmp_path / "none")
+    assert r.exit_code == 1 and "no videos to split" in r.output and not (tmp_path / "none").exists()
 
 
 def labels_only_dataset(root: Path, n=40) -> Path:

@@ -309,7 +309,10 @@ def split_file(src: str | os.PathLike, out_dir: str | os.PathLike, *, by: str = 
 
     if by != "activity":
         raise UsageError(f"can only split by activity, not {by!r}")
-    parts = split_by_activity(open_container(src).content(), pattern=activity_pattern)
+    content = open_container(src).content()
+    if not content.videos:
+        raise UsageError(f"{src}: no videos to split")
+    parts = split_by_activity(content, pattern=activity_pattern)
     files: dict[str, str] = {}
     for a in parts:
         fname = safe_file_name(a) + ".tasz"
