@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..model.tca import TCA, enable_tf32
+from ..model.tca import TCA, tf32
 
 METHODS = ("naive", "factored", "gram", "analytic", "closed")
 SCHEDULES = ("constant", "cosine")
@@ -81,16 +81,16 @@ def project_targets(model: TCA, x, *, device="cpu", chunk: int = DEFAULT_CHUNK) 
     """``Targets`` of standardised frames ``x (N, D)``; ``p`` float32 and ``sq`` float64 on ``device``."""
     model = _unwrap(model)
     device = torch.device(device)
-    enable_tf32(device)
     w2 = model.dec2.weight.detach().to(device, torch.float32)
     b2 = model.dec2.bias.detach().to(device, torch.float32)
     N = x.shape[0]
     p = torch.empty(N, w2.shape[1], dtype=torch.float32, device=device)
     sq = torch.empty(N, dtype=torch.float64, device=device)
-    for s in range(0, N, chunk):
-        r = _tensor(x[s:s + chunk], torch.float32, device) - b2
-        torch.mm(r, w2, out=p[s:s + chunk])
-        sq[s:s + chunk] = r.double().square().sum(1)
+    with tf32(False, device):
+        for s in range(0, N, chunk):
+            r = _tensor(x[s:s + chunk], torch.float32, device) - b2
+            torch.mm(r, w2, out=p[s:s + chunk])
+            sq[s:s + chunk] = r.double().square().sum(1)
     return Targets(p, sq)
 
 
@@ -368,17 +368,17 @@ def encoder_means(model: TCA, x, row, row_label, c, num_rows: int, *, device="cp
     """
     model = _unwrap(model)
     device = torch.device(device)
-    enable_tf32(device)
     was_training = model.training
     model.to(device).eval()
     row = _tensor(row, torch.long, device)
     row_label = _tensor(row_label, torch.long, device)
     c = _tensor(c, torch.float32, device)
     sums = torch.zeros(num_rows, model.latent_dim, dtype=torch.float64, device=device)
-    for s in range(0, row.shape[0], chunk):
-        r = row[s:s + chunk]
-        mu, _ = model.encode(_tensor(x[s:s + chunk], torch.float32, device), row_label[r], c[s:s + chunk])
-        sums.index_add_(0, r, mu.double())
+    with tf32(True, device):                                # only an initialisation: TF32 is fine
+        for s in range(0, row.shape[0], chunk):
+            r = row[s:s + chunk]
+            mu, _ = model.encode(_tensor(x[s:s + chunk], torch.float32, device), row_label[r], c[s:s + chunk])
+            sums.index_add_(0, r, mu.double())
     counts = torch.bincount(row, minlength=num_rows).clamp_(min=1).to(torch.float64)
     model.train(was_training)
     return (sums / counts[:, None]).float().cpu()
@@ -408,18 +408,26 @@ def invert(model: TCA, x, row, row_label, c, z0, *, iters: int, lr: float = DEFA
             minimises the total too); otherwise the last.
         method: how the loss is computed (see the module docstring); all give the same loss.
         record_every: if > 0, ``info["history"]`` lists ``(iter, seconds, mse_current, mse_best)``.
+    TF32 stays off on CUDA: the closed-form loss is a difference of large terms, and TF32's 10-bit
+    mantissa would make the losses (and the keep-best choice) wrong by ~0.5%.
     Returns:
         ``codes (R, d) float32`` and ``info`` with ``loss_init`` and ``loss_final`` (mean squared error per
         feature element over all frames, standardised units), ``iters``, ``method``, ``seconds``.
     """
-    from tqdm.auto import tqdm
-
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from {OPTIMIZERS}")
     if method not in METHODS + ("auto",):
         raise ValueError(f"unknown inversion method {method!r}; choose from {METHODS + ('auto',)}")
     device = torch.device(device)
-    enable_tf32(device)
+    with tf32(False, device):
+        return _invert(model, x, row, row_label, c, z0, iters, lr, optimizer, device, progress, keep_best,
+                       method, schedule, chunk, record_every)
+
+
+def _invert(model, x, row, row_label, c, z0, iters, lr, optimizer, device, progress, keep_best, method,
+            schedule, chunk, record_every) -> tuple[np.ndarray, dict]:
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
     P = Problem(model, x, row, row_label, c, device=device, chunk=chunk,
                 need_frames=method in ("naive", "factored"))

@@ -11,6 +11,7 @@ the same affine map as on the concatenated input.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Iterable
 
@@ -102,11 +103,18 @@ class TCA(nn.Module):
         return model
 
 
-def enable_tf32(device: torch.device | str) -> None:
-    """Allow TF32 matmuls on CUDA (training and inversion tolerate them); no-op elsewhere."""
-    if torch.device(device).type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+@contextlib.contextmanager
+def tf32(enabled: bool, device: torch.device | str):
+    """Allow (or forbid) TF32 matmuls on CUDA inside the block, restoring the previous setting after."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -127,13 +135,20 @@ def train_tca(model: nn.Module, batches: Callable[[int], Iterable[tuple[Tensor, 
         on_epoch_end: ``on_epoch_end(epoch, model, optimizer, stats)`` after each epoch (0-based index
             of the epoch just finished), e.g. to checkpoint; resume with ``start_epoch = epoch + 1``.
         seed: seeds the reparameterisation noise per epoch (reproducible and resumable on CPU).
+    On CUDA, TF32 matmuls are allowed during training.
     Returns:
         ``{"train_loss", "train_recon", "train_kl", "epochs"}``: frame-weighted means over the last epoch.
     """
+    device = torch.device(device)
+    with tf32(True, device):
+        return _train(model, batches, epochs, lr, kl_weight, device, progress, start_epoch, optimizer_state,
+                      on_epoch_end, seed)
+
+
+def _train(model, batches, epochs, lr, kl_weight, device, progress, start_epoch, optimizer_state,
+           on_epoch_end, seed) -> dict:
     from tqdm.auto import tqdm
 
-    device = torch.device(device)
-    enable_tf32(device)
     if not isinstance(model, nn.parallel.DistributedDataParallel):
         model.to(device)
     model.train()
