@@ -112,11 +112,22 @@ def iter_decode_segments(decoder: Decoder | Prepared, codes: np.ndarray, seg_lab
 
 
 def _iter_blocks(prep: Prepared, v: VideoTables, chunk_frames: int) -> Iterator[np.ndarray]:
-    for s in range(0, v.num_frames, chunk_frames):
-        e = min(v.num_frames, s + chunk_frames)
-        out = np.empty((e - s, prep.feature_dim), np.float32)
-        _decode_into(prep, v, s, e, out)
-        yield out
+    # Decode in the same WORK_FRAMES windows as a whole decode, then re-cut into chunk_frames
+    # blocks: the concatenation is bit-identical to decode_segments, whatever chunk_frames is.
+    pending: list[np.ndarray] = []
+    have = 0
+    for s in range(0, v.num_frames, WORK_FRAMES):
+        e = min(v.num_frames, s + WORK_FRAMES)
+        window = np.empty((e - s, prep.feature_dim), np.float32)
+        _decode_into(prep, v, s, e, window)
+        pending.append(window)
+        have += e - s
+        while have >= chunk_frames or (e == v.num_frames and have):
+            buf = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            n = min(chunk_frames, have)
+            yield buf[:n].copy() if n < buf.shape[0] else buf
+            pending = [buf[n:]] if n < buf.shape[0] else []
+            have -= n
 
 
 def _video_arrays(container, video: str):
