@@ -110,12 +110,15 @@ def test_encoder_means_is_the_mean_of_mu_over_each_instance(trained):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["analytic", "naive"])
-def test_inversion_beats_its_encoder_init_and_reports_true_errors(trained, method):
+@pytest.mark.parametrize("method,optimizer", [("auto", "adam"), ("analytic", "adam"), ("naive", "adam"),
+                                              ("auto", "sgd")])
+def test_inversion_beats_its_encoder_init_and_reports_true_errors(trained, method, optimizer):
     model, _, (x, row, row_label, c) = trained
     R = row_label.size
     z0 = encoder_means(model, x, row, row_label, c, R)
-    codes, info = invert(model, x, row, row_label, c, z0, iters=60, lr=0.05, progress=False, method=method)
+    lr = 0.05 if optimizer == "adam" else 1e-2
+    codes, info = invert(model, x, row, row_label, c, z0, iters=60, lr=lr, progress=False, method=method,
+                         optimizer=optimizer)
     assert codes.shape == (R, d) and codes.dtype == np.float32
     assert info["loss_final"] < 0.8 * info["loss_init"]
     P = Problem(model, x, row, row_label, c, need_frames=True)
