@@ -207,3 +207,11 @@ def test_auto_method_falls_back_when_instances_are_not_contiguous(trained):
     b, ib = invert(model, xp, rp, row_label, cp, z0, iters=10, progress=False)
     assert (ia["method"], ib["method"]) == ("closed", "analytic")
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_no_instances_is_not_an_error():
+    model = TCA(D, C, d, H, seed=0)
+    x, row, lab, c = np.zeros((0, D), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    z0 = encoder_means(model, x, row, lab, c, 0)
+    codes, info = invert(model, x, row, lab, c, z0, iters=3, progress=False)
+    assert codes.shape == (0, d) and info["loss_final"] == 0.0
