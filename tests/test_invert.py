@@ -190,6 +190,14 @@ def test_closed_form_is_exact_when_many_units_switch_inside_instances(trained, c
         scale = float(want_l.abs().max())
         torch.testing.assert_close(got_l, want_l, rtol=1e-5, atol=1e-6 * scale)
         torch.testing.assert_close(got_g, want_g, rtol=1e-4, atol=1e-5 * float(want_g.abs().max()))
+    # later calls update G (F * w) sparsely where the always-on masks changed: still exact
+    gen = torch.Generator().manual_seed(4)
+    for step in range(4):
+        Zs = Z + 0.05 * (step + 1) * torch.randn(Z.shape, generator=gen)
+        want, _ = instance_losses(Problem(model, x, row, row_label, c, need_frames=True), Zs, "naive")
+        got, _ = instance_losses(P, Zs, "closed")
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6 * float(want.abs().max()))
+    assert P.closed._calls > 1
     U = Z @ P.w1z.T + P.ua + P.closed.cbar[:, None] * P.wc
     switching = (U + P.closed.dfirst[:, None] * P.wc > 0) ^ (U + P.closed.dlast[:, None] * P.wc > 0)
     assert int(switching.sum()) > (0 if c_scale == 1.0 else 50)

@@ -221,10 +221,12 @@ class _Closed:
     ``P0 = sum p_i``, ``Pd = sum delta_i p_i``. Units that switch inside the instance (rare: ``c`` moves
     little within an instance) are summed over their frames explicitly; their active frames are a prefix
     or a suffix, so pairs of switching units overlap on a range whose ``sum delta``, ``sum delta^2`` come
-    from prefix sums.
+    from prefix sums. The GEMMs are ``G a`` (always-on part, R rows) and ``G (F * w)``, which only the
+    loss needs and which changes where masks change, so it is updated sparsely between calls.
     """
 
     PAIR_BLOCK = 1 << 22  # switching-unit pairs handled at once
+    GB_REFRESH = 64  # calls between full recomputations of (F * w) @ G
 
     def __init__(self, P: "Problem"):
         dev, row, c, R = P.device, P.row, P.c, P.R
@@ -258,6 +260,9 @@ class _Closed:
             P0.index_add_(0, row[s:e], p[s:e].double())
             Pd.index_add_(0, row[s:e], p[s:e].double() * d64[s:e, None])
         self.P0, self.Pd = P0.float(), Pd.float()
+        self._F: Tensor | None = None
+        self._gb: Tensor | None = None
+        self._calls = 0
 
     @torch.no_grad()
     def __call__(self, P: "Problem", Z: Tensor, want_grad: bool) -> tuple[Tensor, Tensor | None]:
@@ -265,10 +270,10 @@ class _Closed:
         V = torch.addmm(P.ua, Z, P.w1z.T).addr_(self.cbar, w)               # (R, H) pre at cbar
         on_first = torch.addr(V, self.dfirst, w) > 0
         on_last = torch.addr(V, self.dlast, w) > 0
-        Fm = (on_first & on_last).float()                                    # always on
+        F = on_first & on_last                                               # always on
+        Fm = F.float()
         a, b = V * Fm, w * Fm
-        GaGb = torch.mm(torch.cat([a, b]), G)
-        Ga, Gb = GaGb[:R], GaGb[R:]
+        Ga, Gb = torch.mm(a, G), self._Gb(F, w, G)
         lin = (a * self.P0).sum(1) + (b * self.Pd).sum(1)
         quad = self.n * (a * Ga).sum(1) + self.D2 * (b * Gb).sum(1)
         losses = P.const + (quad - 2.0 * lin).double()
@@ -282,6 +287,25 @@ class _Closed:
                 gV[qk, qj] = gq
         grad = torch.mm(gV, P.w1z).mul_(2.0) if want_grad else None
         return losses, grad
+
+    def _Gb(self, F: Tensor, w: Tensor, G: Tensor) -> Tensor:
+        """``(F * w) @ G``, updated from the previous call's through the few entries of F that changed
+        (the masks move slowly), recomputed in full every ``GB_REFRESH`` calls or on large changes."""
+        if self._F is not None and self._calls % self.GB_REFRESH:
+            changed = F ^ self._F
+            n = int(changed.sum())
+            if n <= F.numel() // 16:
+                if n:
+                    k, j = torch.nonzero(changed, as_tuple=True)
+                    vals = torch.where(F[k, j], w[j], -w[j])
+                    sp = torch.sparse_coo_tensor(torch.stack([k, j]), vals, F.shape, is_coalesced=True,
+                                                 check_invariants=False)
+                    self._gb += torch.sparse.mm(sp, G)
+                self._F, self._calls = F, self._calls + 1
+                return self._gb
+        self._gb = torch.mm(w * F.float(), G)
+        self._F, self._calls = F, 1
+        return self._gb
 
     def _switching(self, P, V, Ga, Gb, qk, qj, want_grad):
         """Loss terms, half-gradients and ``G alpha`` of the M switching (instance, unit) entries."""
