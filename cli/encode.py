@@ -31,7 +31,7 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
 @click.option("--latent-dtype", type=click.Choice(["float32", "float16", "int8"]), default="float16",
               show_default=True, help="Storage type of the codes.")
 @click.option("--weights-dtype", type=click.Choice(["float32", "float16"]), default=None,
-              help="Storage type of the decoder weights [default: float32].")
+              help="Storage type of the decoder weights [float16: half the bytes of float32].")
 @click.option("--epochs", type=int, default=None, help="TCA training epochs [preset].")
 @click.option("--iters", type=int, default=None, help="Inversion iterations [preset].")
 @click.option("--lr", type=float, default=None, help="Inversion learning rate [preset].")

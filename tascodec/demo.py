@@ -119,7 +119,7 @@ def run_demo(out_dir: str | Path = "tasz-demo", *, size: DemoSize = DEFAULT, for
     best = rows[1]
     echo(f"original features {human_bytes(raw)} -> {full.name} {human_bytes(full.stat().st_size)} "
          f"({ratio(raw, full)}), restored-feature error {err['relative_error']:.3f}, "
-         f"scores retained {best.mean_retained:.0f}%")
+         f"scores retained {best.mean_retained:.1f}%")
     echo(f"files left in {out}/ (dataset, containers); finished in {time.monotonic() - t0:.0f} s")
     return {"raw_bytes": raw, "container_bytes": full.stat().st_size, "subset_bytes": half.stat().st_size,
             **err, "rows": rows}

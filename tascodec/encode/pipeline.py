@@ -95,7 +95,7 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
     (an instance's mean frame / the frame nearest it). ``K``: instances per segment. ``ratio``:
     fraction of videos kept (diverse subset). ``preset``: ``fast`` (default) or ``paper``; options
     given explicitly override it. ``model``: a ``.tasz`` whose decoder is reused (no training).
-    ``weights_dtype`` defaults to float32 (or the reused decoder's). ``init`` defaults to
+    ``weights_dtype`` defaults to float16 (or the reused decoder's). ``init`` defaults to
     ``encoder`` (``random`` when there is no encoder, i.e. with ``model``). ``device`` defaults to
     cuda when available. ``resume``: continue from a matching checkpoint (``False`` discards it).
 
@@ -172,7 +172,7 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
         raise UsageError(f"{model}: method 'encoded' needs the TCA encoder, which a container does not hold")
     return Settings(
         method=method, K=K, ratio=float(ratio), latent_dtype=latent_dtype,
-        weights_dtype=None if repeat else (weights_dtype or ("float32" if trains else None)),
+        weights_dtype=None if repeat else (weights_dtype or ("float16" if trains else None)),
         epochs=(epochs if epochs is not None else p["epochs"]) if trains else None,
         iters=(iters if iters is not None else p["iters"]) if inverts else None,
         lr=(float(lr) if lr is not None else p["lr"]) if inverts else None,
