@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--activity-pattern", required=True, help="regex whose first group is the activity")
     ap.add_argument("--epochs", type=int, default=10, help="MS-TCN epochs per activity")
     ap.add_argument("--encode-epochs", type=int, default=None, help="TCA training epochs (default preset)")
+    ap.add_argument("--iters", type=int, default=None, help="inversion iterations (default preset)")
     ap.add_argument("--ratio", type=float, default=0.5, help="share of each activity's videos replayed")
     ap.add_argument("--no-replay", action="store_true", help="the forgetting baseline")
     ap.add_argument("--work", help="folder for the containers (default: temporary)")
@@ -57,7 +58,7 @@ def main() -> None:
     test = read_dataset(args.data, part="test", activity_pattern=args.activity_pattern)
     activities = sorted({train.activity(v) for v in train.videos})
 
-    extra = {"epochs": args.encode_epochs} if args.encode_epochs else {}
+    extra = {k: v for k, v in (("epochs", args.encode_epochs), ("iters", args.iters)) if v}
     full = encode(args.data, work / "train.tasz", activity_pattern=args.activity_pattern, progress=False,
                   force=True, **extra)
     memory = {}

@@ -29,10 +29,13 @@ class DemoSize:
     eval_epochs: int = 15
     stages: int = 2
     layers: int = 8
+    hidden: int | None = None  # TCA hidden width (None: the encoder's default)
+    latent_dim: int | None = None
 
 
 DEFAULT = DemoSize()
-QUICK = DemoSize(dim=64, length_scale=0.05, encode_epochs=3, iters=20, eval_epochs=2, stages=2, layers=3)
+QUICK = DemoSize(dim=64, length_scale=0.05, encode_epochs=3, iters=20, eval_epochs=2, stages=2, layers=3,
+                 hidden=64, latent_dim=16)
 
 
 def prepare_folder(out: Path, force: bool) -> None:
@@ -96,7 +99,7 @@ def run_demo(out_dir: str | Path = "tasz-demo", *, size: DemoSize = DEFAULT, for
 
     step("2/5 encoding: training the generative prior, then inverting K = 8 codes per segment")
     full = encode(data, out / "gtea.tasz", K=8, epochs=size.encode_epochs, iters=size.iters, seed=seed,
-                  progress=progress)
+                  hidden=size.hidden, latent_dim=size.latent_dim, progress=progress)
     step(f"    {full.name}: {human_bytes(full.stat().st_size)} ({ratio(raw, full)})")
 
     step("3/5 keeping the most diverse half of the videos (farthest-point sampling on action orders)")

@@ -5,6 +5,7 @@ from click.testing import CliRunner
 
 import tascodec
 from tascodec.cli.main import cli
+from tascodec.demo import MARKER, prepare_folder
 
 
 def test_quick_demo_runs_end_to_end_and_reruns(tmp_path):
@@ -18,9 +19,9 @@ def test_quick_demo_runs_end_to_end_and_reruns(tmp_path):
     assert full.verify() == [] and half.verify() == []
     assert 0 < half.num_videos < full.num_videos
     assert set(half.videos) <= set(full.videos)
-    # a second run replaces the demo's own folder without --force
-    r = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "-q"])
-    assert r.exit_code == 0, r.output
+    # a second run may replace the demo's own folder without --force
+    prepare_folder(out, force=False)
+    assert [p.name for p in out.iterdir()] == [MARKER]
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path):
