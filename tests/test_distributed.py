@@ -22,7 +22,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 import tascodec
 from tascodec.container.quant import dequantize
@@ -55,14 +54,6 @@ pipeline.encode(a["data"], a["trained"], **a["settings"])
 pipeline.encode(a["data"], a["reused"], model=a["model"], init="random", **a["settings"])
 dist.destroy_process_group()
 """
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_two_gloo_ranks_match_one_process(tmp_path):

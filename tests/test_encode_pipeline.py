@@ -19,15 +19,6 @@ from tascodec.errors import DatasetError, OutputExistsError, UsageError
 TINY = dict(epochs=2, iters=20, batch_size=64, hidden=32, latent_dim=8, progress=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matmuls: torch's thread pool only adds synchronisation (seconds on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return synthesize(tmp_path_factory.mktemp("ds") / "tiny", like="gtea", videos=6, dim=32,

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 import tascodec
 from tascodec.container.quant import dequantize
@@ -43,14 +42,6 @@ pipeline.encode(args.pop("data"), args.pop("out"), **args)
 
 class Crash(Exception):
     """An injected failure."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
