@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--reuse", action="store_true", help="keep containers already in --work (resume a run)")
     args = ap.parse_args()
     if args.quick:
         args.dim, args.length_scale, args.eval_epochs, args.stages, args.layers = 64, 0.1, 3, 2, 4
@@ -49,7 +50,7 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="tasz-quality-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    data = Path(args.data) if args.data else synthesize(
+    data = Path(args.data) if args.data else (work / "gtea") if args.reuse and (work / "gtea").is_dir() else synthesize(
         work / "gtea", like="gtea", dim=args.dim, length_scale=args.length_scale, seed=args.seed, force=True)
     common = dict(seed=args.seed, progress=False, force=True)
     if args.encode_epochs:
@@ -58,6 +59,8 @@ def main() -> None:
         common["iters"] = 30
 
     def enc(name: str, **kw) -> Path:
+        if args.reuse and (work / f"{name}.tasz").exists():
+            return work / f"{name}.tasz"
         t = time.monotonic()
         out = encode(data, work / f"{name}.tasz", **common, **kw)
         print(f"encoded {name:<24} {out.stat().st_size:>12,d} bytes  {time.monotonic() - t:6.1f} s", flush=True)
@@ -67,6 +70,8 @@ def main() -> None:
     reuse = {k: v for k, v in common.items() if k != "epochs"}
 
     def enc_reuse(name: str, **kw) -> Path:
+        if args.reuse and (work / f"{name}.tasz").exists():
+            return work / f"{name}.tasz"
         t = time.monotonic()
         out = encode(data, work / f"{name}.tasz", model=prior, init="random", **reuse, **kw)
         print(f"encoded {name:<24} {out.stat().st_size:>12,d} bytes  {time.monotonic() - t:6.1f} s", flush=True)
@@ -81,7 +86,7 @@ def main() -> None:
         enc_reuse("inversion-K8-f32", K=8, latent_dtype="float32"),
         prior,
         enc_reuse("inversion-K8-int8", K=8, latent_dtype="int8"),
-        subset_file(prior, work / "inversion-K8-f16-half.tasz", ratio=0.5, seed=args.seed, force=True),
+        subset_file(prior, work / "inversion-K8-f16-half.tasz", ratio=0.5, seed=args.seed, force=True).output,
     ]
     print(f"encoding done in {time.monotonic() - t0:.0f} s; training MS-TCN {len(containers) + 1} times", flush=True)
     rows = run_eval(data, containers, epochs=args.eval_epochs, seed=args.seed, progress=False,
