@@ -171,6 +171,12 @@ def test_bad_arguments_are_refused(trained):
     with pytest.raises(ValueError):
         invert(model, project_targets(model, x), row, row_label, c, z0, iters=1, progress=False,
                method="naive")
+    with pytest.raises(ValueError):
+        invert(model, x, row, row_label, c[:-1], z0, iters=1, progress=False)
+    with pytest.raises(ValueError):
+        invert(model, x, row, row_label[:-1], c, z0[:-1], iters=1, progress=False)
+    with pytest.raises(ValueError):
+        invert(model, x, row, row_label + C, c, z0, iters=1, progress=False)
 
 
 @pytest.mark.parametrize("c_scale", [1.0, 30.0, 300.0])

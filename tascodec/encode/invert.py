@@ -119,6 +119,13 @@ class Problem:
         self.R = self.row_label.shape[0]
         self.N = self.row.shape[0]
         self.C = C
+        self.closed: _Closed | None = None
+        if self.row.shape != self.c.shape:
+            raise ValueError("row and c must have one entry per frame")
+        if self.N and not (0 <= int(self.row.min()) and int(self.row.max()) < self.R):
+            raise ValueError(f"row indices must lie in [0, {self.R})")
+        if self.R and not (0 <= int(self.row_label.min()) and int(self.row_label.max()) < C):
+            raise ValueError(f"labels must lie in [0, {C})")
         self.ua = (w1[:, d:d + C].T[self.row_label] + b1).contiguous()      # (R, H) label + bias terms
         self.chunk = int(chunk)
         self.frame_label = self.row_label[self.row]
@@ -133,10 +140,6 @@ class Problem:
             self.G = (self.w2.T @ self.w2).contiguous()                     # (H, H)
             self.const = torch.zeros(self.R, dtype=torch.float64, device=dev).index_add_(
                 0, self.row, self.targets.sq)                               # (R,) sum ||x - b2||^2
-        if self.N and self.row.shape != self.c.shape:
-            raise ValueError("row and c must have one entry per frame")
-
-    closed: "_Closed | None" = None
 
     def chunks(self):
         for s in range(0, self.N, self.chunk):
