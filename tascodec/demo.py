@@ -29,8 +29,8 @@ class DemoSize:
     eval_epochs: int = 15
     stages: int = 2
     layers: int = 8
-    hidden: int | None = None  # TCA hidden width (None: the encoder's default)
-    latent_dim: int | None = None
+    hidden: int | None = 512  # TCA hidden width (a small prior suits the small demo dataset)
+    latent_dim: int | None = None  # None: the encoder's default
 
 
 DEFAULT = DemoSize()
