@@ -272,7 +272,7 @@ class _Closed:
 
     @torch.no_grad()
     def __call__(self, P: "Problem", Z: Tensor, want_grad: bool) -> tuple[Tensor, Tensor | None]:
-        R, w, G = P.R, P.wc, P.G
+        w, G = P.wc, P.G
         V = torch.addmm(P.ua, Z, P.w1z.T).addr_(self.cbar, w)               # (R, H) pre at cbar
         on_first = torch.addr(V, self.dfirst, w) > 0
         on_last = torch.addr(V, self.dlast, w) > 0
