@@ -12,9 +12,9 @@ from typing import Any
 
 from ..errors import InvalidStructure, LimitExceeded, NotATaszFile, UnsupportedVersion
 from .content import CODE_DTYPES, DECODER_KINDS, WEIGHT_DTYPES, Content, Decoder
-from .layout import FORMAT, MAJOR, MAX_DIM, MAX_NAME_BYTES, MAX_VIDEOS, VERSION
+from .layout import FORMAT, MAJOR, MAX_DIM, MAX_VIDEOS, VERSION
+from .names import name_problem  # noqa: F401 - re-exported (older imports)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VERSION = re.compile(r"(\d{1,9})\.(\d{1,9})")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 CODE_SOURCES = ("stored", "random")
@@ -46,26 +46,7 @@ def dumps(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
-# --- names ---------------------------------------------------------------------------------
-def name_problem(s: Any, path_safe: bool) -> str | None:
-    """Why ``s`` is not an acceptable video/class/activity name, or None."""
-    if not isinstance(s, str):
-        return "is not a string"
-    if not s:
-        return "is empty"
-    try:
-        n = len(s.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "is not valid Unicode"
-    if n > MAX_NAME_BYTES:
-        return f"is longer than {MAX_NAME_BYTES} UTF-8 bytes"
-    if _CONTROL.search(s):
-        return "contains a control character"
-    if path_safe and ("/" in s or "\\" in s or s in (".", "..")):
-        return "is not a safe file name (contains / or \\, or is . or ..)"
-    return None
-
-
+# --- names (the rule lives in names.py) ---------------------------------------------------
 def check_names(kind: str, names: Any, *, path_safe: bool, unique: bool) -> list[str]:
     if not isinstance(names, list):
         raise InvalidStructure(f"{kind} is not a list")
