@@ -29,7 +29,7 @@ import click
 def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr, batch_size, stages, layers,
         channels, seed, device, no_original, as_json, quiet):
     """Score MS-TCN trained on DATA_DIR's train split and on each --tasz container, tested on the original test split."""
-    from tascodec.bench.evaluate import format_table, rows_to_json, run_eval
+    from tascodec.bench.evaluate import format_table, rows_to_json, run_eval, warnings_of
     from tascodec.errors import UsageError
 
     if no_original and not containers:
@@ -39,4 +39,7 @@ def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr
                     device=device, include_original=not no_original, progress=not quiet,
                     log=None if quiet or as_json else (lambda s: click.echo(s, err=True)),
                     num_stages=stages, num_layers=layers, num_f_maps=channels)
+    if as_json:
+        for w in warnings_of(rows):
+            click.echo(w, err=True)
     click.echo(json.dumps(rows_to_json(rows), indent=2) if as_json else format_table(rows))

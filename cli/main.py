@@ -11,7 +11,7 @@ import sys
 import click
 
 from tascodec import __version__
-from tascodec.errors import TaszError
+from tascodec.errors import FrameCountMismatch, OutputExistsError, TaszError
 
 # verb -> module under tascodec.cli holding a click command named ``cmd``
 VERBS = {
@@ -27,6 +27,23 @@ VERBS = {
     "demo": "demo",
     "show": "show",
 }
+
+# The library's messages name the problem; the CLI adds the flag that changes the outcome.
+# (error type, flag the hint names, hint); a verb may word its own hint.
+HINTS = (
+    (OutputExistsError, "--force", "use -f/--force to replace it"),
+    (FrameCountMismatch, "--trim", "use --trim to truncate to the shorter"),
+)
+VERB_HINTS = {("demo", OutputExistsError): "use -f/--force or --out DIR"}
+
+
+def error_line(e: TaszError, verb: str | None = None) -> str:
+    """``e``'s message plus the CLI hint for its type (unless the message names the flag already)."""
+    msg = str(e)
+    for cls, flag, hint in HINTS:
+        if isinstance(e, cls) and flag not in msg:
+            return f"{msg} ({VERB_HINTS.get((verb, cls), hint)})"
+    return msg
 
 
 class LazyGroup(click.Group):
@@ -45,7 +62,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TaszError as e:
-            click.echo(f"tasz: error: {e}", err=True)
+            click.echo(f"tasz: error: {error_line(e, ctx.invoked_subcommand)}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("tasz: interrupted", err=True)

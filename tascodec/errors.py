@@ -1,7 +1,10 @@
 """One error hierarchy for everything tascodec raises on purpose.
 
 ``TaszError`` is the root: the CLI turns any of them into one line on stderr and
-a non-zero exit, never a traceback. Library users catch the class they care about.
+a non-zero exit, never a traceback. As zarr's errors do, each also derives from the builtin
+a Python user would catch for that case: an unknown video is a ``KeyError``, a missing file a
+``FileNotFoundError``, a bad argument value a ``ValueError``. Messages state the problem and
+name the file; hints about command-line flags are added by the CLI, not here.
 """
 from __future__ import annotations
 
@@ -10,16 +13,35 @@ class TaszError(Exception):
     """Base class of every error tascodec raises deliberately."""
 
 
+class UsageError(TaszError, ValueError):
+    """The caller asked for something impossible (bad option or argument value, output exists, ...)."""
+
+
+class OutputExistsError(UsageError):
+    """The output path exists and overwriting (``force``) was not requested."""
+
+
+class UnknownVideo(TaszError, KeyError):
+    """A container or dataset has no such video (by name, or index out of range)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingFileError(TaszError, FileNotFoundError):
+    """An input file or folder does not exist."""
+
+
 class DatasetError(TaszError):
     """A TAS dataset on disk (features, labels, mapping, splits) is missing or malformed."""
 
 
-class UsageError(TaszError):
-    """The caller asked for something impossible (bad option value, output exists, ...)."""
+class MissingDatasetFile(DatasetError, MissingFileError):
+    """A file or folder of a TAS dataset does not exist."""
 
 
-class OutputExistsError(UsageError):
-    """The output path exists and overwriting was not requested."""
+class FrameCountMismatch(DatasetError):
+    """A video's features and labels have different lengths (``trim`` truncates to the shorter)."""
 
 
 class TaszFormatError(TaszError):

@@ -26,7 +26,7 @@ from tascodec.container.quant import quantize
 from tascodec.decode.noise import random_codes
 from tascodec.decode.reference import reference_decode
 from tascodec.errors import (CorruptData, InvalidStructure, LimitExceeded, NotATaszFile, OutputExistsError,
-                             TaszFormatError, UnsupportedVersion, UsageError)
+                             TaszFormatError, UnknownVideo, UnsupportedVersion, UsageError)
 
 
 # --- building content ----------------------------------------------------------------------
@@ -226,9 +226,10 @@ def test_api(tmp_path):
         blocks = list(r.iter_decode("v3", chunk_frames=4))
         assert all(len(b) <= 4 for b in blocks)
         np.testing.assert_allclose(np.concatenate(blocks), r.decode("v3"), rtol=1e-5, atol=1e-5)
-        with pytest.raises(UsageError, match="close matches: v1"):
+        with pytest.raises(UnknownVideo, match="close matches: v1") as ei:
             r.decode("v1x")
-        with pytest.raises(UsageError, match="out of range"):
+        assert isinstance(ei.value, KeyError) and str(ei.value).startswith(f"{p}: no video 'v1x'")
+        with pytest.raises(KeyError, match="out of range"):
             r.num_frames(3)
         assert pickle.loads(pickle.dumps(r)).videos == r.videos
     with pytest.raises(UsageError, match="closed"):
@@ -338,7 +339,7 @@ def test_not_a_tasz(tmp_path):
     with pytest.raises(NotATaszFile):
         open_container(rezip({"zarr.json": b'{"zarr_format":3,"node_type":"group","attributes":{}}'},
                              tmp_path / "z.zip"))
-    with pytest.raises(UsageError, match="no such file"):
+    with pytest.raises(FileNotFoundError, match="no such file"):
         open_container(tmp_path / "missing.tasz")
     with pytest.raises(UsageError):
         open_container(tmp_path)

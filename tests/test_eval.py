@@ -34,7 +34,6 @@ def test_eval_table_and_json(data):
         assert set(row["scores"]) == {"acc", "edit", "f1@10", "f1@25", "f1@50"}
         assert all(0.0 <= v <= 100.0 for v in row["scores"].values())
     assert rows[0]["percent_of_original"] == 100.0
-    assert rows[0]["retained"]["acc"] == pytest.approx(100.0)
     r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), *TINY])
     assert r.exit_code == 0 and "F1@50" in r.stdout and "train.tasz" in r.stdout
 
@@ -49,3 +48,32 @@ def test_eval_refuses_container_with_test_videos(data):
 def test_eval_needs_something_to_do(data):
     r = CliRunner().invoke(cli, ["eval", str(data[0]), "--no-original", *TINY])
     assert r.exit_code == 1 and "nothing to evaluate" in r.output
+
+
+def test_retained_is_na_when_the_reference_did_not_learn(data):
+    """Two epochs teach the tiny reference nothing (majority class, Edit 0): 0/0 is not 100%."""
+    d, train, _ = data
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), "--json", *TINY])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert min(rows[0]["scores"]["edit"], rows[0]["scores"]["f1@10"]) == 0.0  # the premise
+    for row in rows:
+        assert row["mean_retained"] is None
+        assert all(v is None for v in row["retained"].values())
+    assert "did not learn" in rows[0]["warning"]
+    assert "did not learn" in r.stderr
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), *TINY])
+    assert r.exit_code == 0
+    assert "100.0%" not in r.stdout and "n/a" in r.stdout and "did not learn" in r.output
+
+
+def test_retained_is_a_number_when_the_reference_learned(data):
+    d, train, _ = data
+    learn = ["--epochs", "20", "--lr", "0.01", "--stages", "2", "--layers", "3", "--channels", "16", "-q"]
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), "--json", *learn])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert rows[0]["scores"]["edit"] > 0 and rows[0]["warning"] is None
+    assert rows[0]["mean_retained"] == pytest.approx(100.0)
+    assert rows[1]["mean_retained"] == pytest.approx(
+        sum(100 * rows[1]["scores"][m] / rows[0]["scores"][m] for m in rows[0]["scores"]) / 5, rel=1e-6)

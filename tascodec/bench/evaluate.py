@@ -16,7 +16,7 @@ from ..container.reader import Container, open_container
 from ..container.summary import method_of
 from ..data.layout import TASDataset, read_dataset
 from ..errors import UsageError
-from .runner import LazySource, dataset_source, evaluate_model, train_model
+from .runner import LazySource, dataset_source, score_model, train_model
 
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 CACHE_BYTES = 4 << 30  # restored features kept in memory across epochs (float32) up to this
@@ -34,11 +34,39 @@ class Row:
     scores: dict[str, float]
     percent_of_original: float = 100.0
     retained: dict[str, float] = field(default_factory=dict)
+    warning: str | None = None  # why ``retained`` is undefined (set on the reference row)
 
     @property
     def mean_retained(self) -> float:
         vals = [self.retained[m] for m in METRICS if np.isfinite(self.retained.get(m, np.nan))]
         return float(np.mean(vals)) if vals else float("nan")
+
+
+def degenerate(scores: dict[str, float], classes: int) -> str | None:
+    """Why a reference model's scores cannot serve as the 100% of a retained share, or None.
+
+    A model that predicts one class for every test frame, or scores 0 Acc, Edit or F1@10, learnt
+    nothing to compare against: any share of its scores (0 / 0, or majority class / majority
+    class) would read as a success.
+    """
+    if classes <= 1:
+        return "predicts a single class for every frame"
+    zero = [name for name, m in (("Acc", "acc"), ("Edit", "edit"), ("F1@10", "f1@10")) if scores[m] <= 0]
+    return f"scores {' and '.join(zero)} 0" if zero else None
+
+
+def degenerate_warning(why: str) -> str:
+    return (f"warning: the reference model (original features) did not learn ({why}; too few epochs?): "
+            "retained shares are undefined (n/a)")
+
+
+def set_retained(rows: Sequence[Row], reference: Row, why: str | None) -> None:
+    """Fill each row's ``retained`` as a percentage of ``reference``'s scores (NaN where undefined)."""
+    base = reference.scores
+    reference.warning = degenerate_warning(why) if why else None
+    for r in rows:
+        r.retained = {m: (100.0 * r.scores[m] / base[m] if base[m] > 0 and not why else float("nan"))
+                      for m in METRICS}
 
 
 def raw_feature_bytes(ds: TASDataset) -> int:
@@ -95,24 +123,29 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
 
     rows: list[Row] = []
     original_bytes = raw_feature_bytes(train)
+    why = None
     if include_original:
         say(f"training on the original {len(train)} videos ({train.total_frames} frames)")
-        model = train_model(dataset_source(train), C, **fit)
-        scores = evaluate_model(model, test_source, bg)
+        model = train_model(dataset_source(train), C, desc="MS-TCN original", **fit)
+        scores, classes = score_model(model, test_source, bg)
+        why = degenerate(scores, classes)
         rows.append(Row("original", "original", len(train), train.total_frames, original_bytes, scores))
     for c in opened:
         say(f"training on {c.path.name}: {c.num_videos} restored videos ({c.total_frames} frames)")
-        model = train_model(container_source(c, device=device), C, **fit)
-        scores = evaluate_model(model, test_source, bg)
+        model = train_model(container_source(c, device=device), C, desc=f"MS-TCN {c.path.name}", **fit)
+        scores, _ = score_model(model, test_source, bg)
         size = c.path.stat().st_size
         rows.append(Row(c.path.name, method_of(c), c.num_videos, c.total_frames, size, scores,
                         percent_of_original=100.0 * size / max(original_bytes, 1)))
         c.close()
     if include_original:
-        base = rows[0].scores
-        for r in rows:
-            r.retained = {m: (100.0 * r.scores[m] / base[m] if base[m] > 0 else float("nan")) for m in METRICS}
+        set_retained(rows, rows[0], why)
     return rows
+
+
+def warnings_of(rows: Sequence[Row]) -> list[str]:
+    """The rows' warnings, each once, in order."""
+    return list(dict.fromkeys(r.warning for r in rows if r.warning))
 
 
 def format_table(rows: Sequence[Row]) -> str:
@@ -122,12 +155,19 @@ def format_table(rows: Sequence[Row]) -> str:
     for r in rows:
         body.append([r.name, r.method, str(r.videos), human_bytes(r.bytes), f"{r.percent_of_original:.2f}",
                      *(f"{r.scores[m]:.1f}" for m in METRICS),
-                     f"{r.mean_retained:.1f}%" if np.isfinite(r.mean_retained) else "-"])
+                     retained_text(r)])
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
     lines = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(line, widths)))
              for line in [head, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(lines + warnings_of(rows))
+
+
+def retained_text(r: Row) -> str:
+    """``97.3%``; ``n/a`` when the share is undefined; ``-`` without a reference."""
+    if np.isfinite(r.mean_retained):
+        return f"{r.mean_retained:.1f}%"
+    return "n/a" if r.retained else "-"
 
 
 def rows_to_json(rows: Sequence[Row]) -> list[dict]:

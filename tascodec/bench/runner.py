@@ -186,6 +186,13 @@ def evaluate_model(
     model: MSTCN, test_source: Sequence[tuple], background_ids: Iterable[int] = (), *, batch_size: int = 1
 ) -> dict[str, float]:
     """Predict every test video and score it: ``{"acc", "edit", "f1@10", "f1@25", "f1@50"}`` in percent."""
+    return score_model(model, test_source, background_ids, batch_size=batch_size)[0]
+
+
+def score_model(
+    model: MSTCN, test_source: Sequence[tuple], background_ids: Iterable[int] = (), *, batch_size: int = 1
+) -> tuple[dict[str, float], int]:
+    """:func:`evaluate_model`'s scores and the number of distinct classes the model predicted."""
     targets: list[np.ndarray] = []
 
     def features() -> Iterator:
@@ -195,4 +202,5 @@ def evaluate_model(
             yield feats
 
     predictions = predict(model, features(), batch_size=batch_size)
-    return evaluate(predictions, targets, background=tuple(background_ids))
+    classes = len(np.unique(np.concatenate(predictions))) if predictions else 0
+    return evaluate(predictions, targets, background=tuple(background_ids)), classes

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UsageError
 from .content import CODE_DTYPES
 
 
 def quantize(codes: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
     """``(R, d) float`` -> ``(values in dtype, scale (R,) float32 or None)``."""
     if dtype not in CODE_DTYPES:
-        raise ValueError(f"latent dtype must be one of {CODE_DTYPES}, got {dtype!r}")
+        raise UsageError(f"latent dtype must be one of {CODE_DTYPES}, got {dtype!r}")
     z = np.asarray(codes, np.float32)
     if dtype == "float32":
         return z.copy(), None
@@ -30,6 +31,6 @@ def dequantize(values: np.ndarray, scale: np.ndarray | None = None) -> np.ndarra
     """Stored codes -> ``(R, d) float32``."""
     if values.dtype == np.int8:
         if scale is None:
-            raise ValueError("int8 codes need a per-row scale")
+            raise UsageError("int8 codes need a per-row scale")
         return values.astype(np.float32) * np.asarray(scale, np.float32)[:, None]
     return np.asarray(values, np.float32)

@@ -18,7 +18,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import CorruptData, InvalidStructure, LimitExceeded, NotATaszFile, TaszError, UsageError
+from ..errors import (CorruptData, InvalidStructure, LimitExceeded, NotATaszFile, TaszError, UnknownVideo,
+                      UsageError)
 from .checks import check_code_scale, check_code_values, check_decoder, check_tables, decoder_elements
 from .chunks import decode_chunk
 from .content import Content, Decoder
@@ -342,18 +343,18 @@ class Container:
 
     # --- per video ---------------------------------------------------------------------
     def index(self, video: str | int) -> int:
-        """Index of a video given by name or index; ``UsageError`` listing close names if unknown."""
+        """Index of a video given by name or index; ``UnknownVideo`` (a ``KeyError``) listing close names if unknown."""
         if isinstance(video, (int, np.integer)) and not isinstance(video, bool):
             if 0 <= video < self.num_videos:
                 return int(video)
-            raise UsageError(f"{self.path}: video index {video} out of range 0..{self.num_videos - 1}")
+            raise UnknownVideo(f"{self.path}: video index {video} out of range 0..{self.num_videos - 1}")
         if isinstance(video, str):
             i = self._index.get(video)
             if i is not None:
                 return i
             close = difflib.get_close_matches(video, self.header.videos, n=3)
             hint = f"; close matches: {', '.join(close)}" if close else f" (it has {self.num_videos} videos)"
-            raise UsageError(f"{self.path}: no video {video!r}{hint}")
+            raise UnknownVideo(f"{self.path}: no video {video!r}{hint}")
         raise UsageError(f"{self.path}: a video is a name or an index, not {type(video).__name__}")
 
     @_guard

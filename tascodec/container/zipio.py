@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CorruptData, InvalidStructure, LimitExceeded, NotATaszFile, UsageError
+from ..errors import CorruptData, InvalidStructure, LimitExceeded, MissingFileError, NotATaszFile, UsageError
 from .layout import MAX_ENTRIES, MAX_ENTRY_BYTES
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
@@ -40,7 +40,7 @@ class ZipReader:
         try:
             self._fh = open(self.path, "rb")  # noqa: SIM115 - closed by close()
         except FileNotFoundError:
-            raise UsageError(f"{self.path}: no such file") from None
+            raise MissingFileError(f"{self.path}: no such file") from None
         except IsADirectoryError:
             raise UsageError(f"{self.path}: is a directory, expected a .tasz file") from None
         except OSError as e:

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, FrameCountMismatch, MissingDatasetFile, UnknownVideo
 from .segments import runs
 
 PARTS = ("train", "test", "all")
@@ -92,7 +92,7 @@ class TASDataset:
         try:
             return self._videos[video]
         except KeyError:
-            raise DatasetError(f"{self.root}: no video named {video!r} in this split") from None
+            raise UnknownVideo(f"{self.root}: no video named {video!r} in this split") from None
 
     def num_frames(self, video: str) -> int:
         return int(self._get(video).labels.size)
@@ -169,7 +169,7 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
     """
     root = Path(path)
     if not root.is_dir():
-        raise DatasetError(f"{root}: no such dataset folder")
+        raise MissingDatasetFile(f"{root}: no such dataset folder")
     if part not in PARTS:
         raise DatasetError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
     if sample_rate < 1:
@@ -193,7 +193,7 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
 
     gt_dir = label_root / "groundTruth"
     if not gt_dir.is_dir():
-        raise DatasetError(f"{gt_dir}: missing groundTruth folder")
+        raise MissingDatasetFile(f"{gt_dir}: missing groundTruth folder")
     vocab = _read_mapping(label_root / "mapping.txt")
     index = {name: i for i, name in enumerate(vocab)}
     names = _video_names(label_root, gt_dir, split, part)
@@ -214,8 +214,8 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
             ff = -(-shape[1] // sample_rate)
             if ff != lab.size:
                 if not trim:
-                    raise DatasetError(f"{fpath}: {ff} feature frames but {lab.size} labels in "
-                                       f"{gt_dir / (name + '.txt')} (use --trim to truncate to the shorter)")
+                    raise FrameCountMismatch(f"{fpath}: {ff} feature frames but {lab.size} labels in "
+                                               f"{gt_dir / (name + '.txt')}")
                 n = min(ff, lab.size)
                 dropped = max(ff, lab.size) - n
                 lab = lab[:n]
@@ -240,7 +240,7 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
+        raise MissingDatasetFile(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path}: cannot read ({_short(e)})") from None
 
@@ -303,7 +303,7 @@ def _npy_shape(path: Path) -> tuple[int, int]:
                            else np.lib.format.read_array_header_2_0)
             shape, _fortran, dtype = read_header(fh, max_header_size=1 << 16)  # header only
     except FileNotFoundError:
-        raise DatasetError(f"{path}: feature file not found") from None
+        raise MissingDatasetFile(f"{path}: feature file not found") from None
     except (OSError, ValueError) as e:
         raise DatasetError(f"{path}: not a valid .npy file ({_short(e)})") from None
     if dtype != np.float32:

@@ -582,11 +582,10 @@ def _prepare_out(out_dir: Path, force: bool) -> None:
             raise UsageError(f"{out_dir}: exists and is not a folder")
         entries = list(out_dir.iterdir())
         if entries and not force:
-            raise OutputExistsError(f"{out_dir}: already exists and is not empty "
-                                    "(use -f/--force to replace it)")
+            raise OutputExistsError(f"{out_dir}: already exists and is not empty")
         if entries and not any((out_dir / n).exists() for n in ("mapping.txt", "features", "groundTruth")):
             raise UsageError(f"{out_dir}: not a TAS dataset folder (no mapping.txt, features/ or "
-                             "groundTruth/); refusing to replace it even with --force")
+                             "groundTruth/); refusing to replace it even when forced")
 
 
 def _install(tmp: Path, out_dir: Path, force: bool) -> None:

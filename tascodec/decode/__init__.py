@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from ..container.content import Decoder
+from ..errors import UsageError
 from . import numpy_backend
 from .plan import Prepared, frame_span, plan_mlp, prepare, segment_starts
 
@@ -52,15 +53,15 @@ class VideoTables:
         self.seg_instances = np.asarray(seg_instances, np.int64)
         S = self.seg_label.shape
         if len(S) != 1 or self.seg_length.shape != S or self.seg_instances.shape != S:
-            raise ValueError("seg_label, seg_length and seg_instances must be 1-D of equal length")
+            raise UsageError("seg_label, seg_length and seg_instances must be 1-D of equal length")
         if np.any(self.seg_instances < 1) or np.any(self.seg_instances > self.seg_length):
-            raise ValueError("every segment needs 1 <= instances <= length")
+            raise UsageError("every segment needs 1 <= instances <= length")
         self.codes = np.ascontiguousarray(codes, np.float32)
         self.seg_start = segment_starts(self.seg_length)
         self.row_start = segment_starts(self.seg_instances)
         width = prep.latent_dim if prep.kind == "mlp" else prep.feature_dim
         if self.codes.shape != (int(self.row_start[-1]), width):
-            raise ValueError(f"codes have shape {self.codes.shape}, expected ({int(self.row_start[-1])}, {width})")
+            raise UsageError(f"codes have shape {self.codes.shape}, expected ({int(self.row_start[-1])}, {width})")
         self.num_frames = int(self.seg_start[-1])
 
     def span(self, start: int, stop: int):
@@ -70,7 +71,7 @@ class VideoTables:
         stop = self.num_frames if stop is None else int(stop)
         start = int(start)
         if not 0 <= start <= stop <= self.num_frames:
-            raise ValueError(f"frame range [{start}, {stop}) is outside [0, {self.num_frames}]")
+            raise UsageError(f"frame range [{start}, {stop}) is outside [0, {self.num_frames}]")
         return start, stop
 
 
@@ -105,7 +106,7 @@ def iter_decode_segments(decoder: Decoder | Prepared, codes: np.ndarray, seg_lab
     Memory stays bounded by one block plus small work arrays, whatever the video's length.
     """
     if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        raise UsageError(f"chunk_frames must be >= 1, got {chunk_frames}")
     prep = prepared(decoder)
     v = VideoTables(prep, codes, seg_label, seg_length, seg_instances)
     return _iter_blocks(prep, v, int(chunk_frames))
@@ -161,6 +162,6 @@ def iter_decode_video(container, video: str, *, chunk_frames: int = 65536, backe
 
 def _check_backend(backend: str, device) -> None:
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise UsageError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "numpy" and device not in (None, "cpu"):
-        raise ValueError(f"the numpy backend runs on the CPU; use backend='torch' for device={device!r}")
+        raise UsageError(f"the numpy backend runs on the CPU; use backend='torch' for device={device!r}")

@@ -55,15 +55,20 @@ def write_features(blocks: Iterable[np.ndarray], num_frames: int, dim: int, path
                 os.pwrite(fd, rows[j].data, offset + 4 * (j * num_frames + t))
             t += n
         if t != num_frames:
-            raise ValueError(f"got {t} frames, expected {num_frames}")
+            raise UsageError(f"got {t} frames, expected {num_frames}")
 
 
 def export_video(container, video: str, out: str | os.PathLike | None = None, *, force: bool = False,
                  device=None) -> Path:
-    """Restore ``video`` to ``out`` (default ``<video>.npy`` in the working folder); returns the path."""
+    """Restore ``video`` to ``out`` (default ``<video>.npy`` in the working folder); returns the path.
+
+    Like ``np.save``, ``.npy`` is appended to an ``out`` that does not end with it.
+    """
     video = container.videos[container.index(video)]
     if out is None:
         out = Path(f"{check_video_name(video)}.npy")
+    elif not os.fspath(out).endswith(".npy"):  # as np.save does: out2 -> out2.npy
+        out = Path(f"{os.fspath(out)}.npy")
     blocks = _blocks(container, video, device)
     with atomic_path(out, force) as tmp:
         write_features(blocks, container.num_frames(video), container.decoder.feature_dim, tmp)
@@ -116,7 +121,7 @@ def _check_dir_writable(out_dir: Path, force: bool) -> None:
         if not out_dir.is_dir():
             raise UsageError(f"{out_dir}: exists and is not a folder")
         if any(out_dir.iterdir()) and not force:
-            raise OutputExistsError(f"{out_dir}: already exists (use -f/--force to replace it)")
+            raise OutputExistsError(f"{out_dir}: already exists")
     parent = out_dir.parent
     if not parent.is_dir():
         raise UsageError(f"{out_dir}: parent folder {parent} does not exist")
@@ -131,7 +136,7 @@ def _replace_dir(tmp: Path, out_dir: Path, force: bool) -> None:
     """Rename the finished ``tmp`` onto ``out_dir`` (moving an existing one aside first when forced)."""
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:  # appeared while we were writing
-            raise OutputExistsError(f"{out_dir}: already exists (use -f/--force to replace it)")
+            raise OutputExistsError(f"{out_dir}: already exists")
         old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
         os.replace(out_dir, old)
         try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..container.content import Decoder
+from ..errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def prepare(decoder: Decoder) -> Prepared:
     if decoder.kind == "repeat":
         return Prepared("repeat", decoder.feature_dim, decoder.latent_dim)
     if decoder.kind != "mlp" or decoder.activation != "relu":
-        raise ValueError(f"cannot decode a {decoder.kind}/{decoder.activation} decoder")
+        raise UsageError(f"cannot decode a {decoder.kind}/{decoder.activation} decoder")
     w = decoder.float32_weights()
     d, C = decoder.latent_dim, decoder.num_classes
     w1 = w["w1"]

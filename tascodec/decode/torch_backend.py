@@ -125,7 +125,7 @@ def iter_decode_segments_torch(decoder: Decoder | Prepared, codes: np.ndarray, s
                                chunk_frames: int = 65536) -> Iterator[torch.Tensor]:
     """Consecutive ``(<= chunk_frames, D)`` tensors on ``device`` whose concatenation is the whole decode."""
     if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        raise UsageError(f"chunk_frames must be >= 1, got {chunk_frames}")
     prep, v, device, codes_dev = _setup(decoder, codes, seg_label, seg_length, seg_instances, device)
 
     def blocks() -> Iterator[torch.Tensor]:
