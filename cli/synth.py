@@ -17,8 +17,11 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--length-scale", type=float, default=1.0, show_default=True,
               help="Multiply segment lengths by this (e.g. 0.1 for a tiny dataset).")
+@click.option("--order", type=click.Choice(["C", "F"]), default="C", show_default=True,
+              help="Byte order of the feature files: C (row-major) or F (column-major, what "
+                   "np.save(path, x.T) of a (T, D) array writes).")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing dataset folder.")
-def cmd(out_dir, like, videos, dim, seed, length_scale, force):
+def cmd(out_dir, like, videos, dim, seed, length_scale, order, force):
     """Write a synthetic TAS dataset shaped like GTEA, 50Salads or Breakfast to OUT_DIR.
 
     MS-TCN layout: features/<video>.npy float32 (D, T), groundTruth/<video>.txt,
@@ -41,7 +44,7 @@ def cmd(out_dir, like, videos, dim, seed, length_scale, force):
 
     try:
         out = synthesize(out_dir, like=like, videos=videos, dim=dim, seed=seed, length_scale=length_scale,
-                         force=force, progress=progress)
+                         force=force, progress=progress, order=order)
     finally:
         if bar is not None:
             bar.close()

@@ -179,3 +179,35 @@ def test_read_dataset_reads_it(tmp_path):
         x = ds.features(v)
         assert x.shape == (ds.num_frames(v), 32)
         assert ds.activity(v) in BENCHMARKS["breakfast"].grammars
+
+
+def _fortran(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return read(fh)[1]
+
+
+def test_order_f_writes_fortran_order_files_with_the_same_values(tmp_path):
+    c = synthesize(tmp_path / "c", like="gtea", videos=4, **TINY)
+    f = synthesize(tmp_path / "f", like="gtea", videos=4, order="F", **TINY)
+    names = sorted(p.name for p in (c / "features").iterdir())
+    assert names == sorted(p.name for p in (f / "features").iterdir())
+    for n in names:
+        assert not _fortran(c / "features" / n) and _fortran(f / "features" / n)
+        a, b = np.load(c / "features" / n), np.load(f / "features" / n)
+        assert b.flags.f_contiguous and b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)  # the same float32 values, only the byte order differs
+    assert _files(c / "groundTruth") == _files(f / "groundTruth")
+    with pytest.raises(UsageError, match="order"):
+        synthesize(tmp_path / "x", like="gtea", videos=4, order="K", **TINY)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_order(tmp_path):
+    res = CliRunner().invoke(cli, ["synth", str(tmp_path / "f"), "--videos", "4", "--dim", "8",
+                                   "--length-scale", "0.05", "--order", "F"])
+    assert res.exit_code == 0, res.output
+    assert all(_fortran(p) for p in (tmp_path / "f" / "features").iterdir())
+    res = CliRunner().invoke(cli, ["synth", str(tmp_path / "g"), "--order", "X"])
+    assert res.exit_code == 2 and not (tmp_path / "g").exists()

@@ -612,7 +612,7 @@ def _write_text(path: Path, lines: Iterator[str] | list[str]) -> None:
 
 def synthesize(out_dir: str | os.PathLike, like: str = "gtea", videos: int | None = None, dim: int = 2048,
                seed: int = 0, length_scale: float = 1.0, force: bool = False, *,
-               progress: Callable[[str, int], None] | None = None) -> Path:
+               progress: Callable[[str, int], None] | None = None, order: str = "C") -> Path:
     """Write a synthetic TAS dataset in the MS-TCN layout and return its path.
 
     Args:
@@ -624,6 +624,9 @@ def synthesize(out_dir: str | os.PathLike, like: str = "gtea", videos: int | Non
         length_scale: multiplies every segment length (minimum 1 frame); small values for tests.
         force: replace an existing dataset folder.
         progress: called as ``progress(video_name, num_frames)`` after each video is written.
+        order: byte order of the feature files, ``C`` (row-major, as ``np.save(p, x)`` of a
+            ``(D, T)`` array) or ``F`` (column-major, as ``np.save(p, y.T)`` of a ``(T, D)`` array);
+            the values are the same either way.
     Raises:
         UsageError: a bad option; OutputExistsError: ``out_dir`` is a non-empty folder.
     """
@@ -634,6 +637,8 @@ def synthesize(out_dir: str | os.PathLike, like: str = "gtea", videos: int | Non
         raise UsageError(f"--length-scale must be a positive number, got {length_scale}")
     if not 0 <= seed < 2**63:
         raise UsageError(f"--seed must be in [0, 2**63), got {seed}")
+    if order not in ("C", "F"):
+        raise UsageError(f"--order must be C or F, got {order!r}")
     specs = plan(like, videos)
     out = Path(out_dir)
     _prepare_out(out, force)
@@ -648,7 +653,7 @@ def synthesize(out_dir: str | os.PathLike, like: str = "gtea", videos: int | Non
             rng = np.random.default_rng([seed, 5, _key(bench.name, v.name)])
             names, lengths = sample_labels(bench, v, rng, length_scale)
             x = model.features(v, names, lengths, rng)
-            np.save(tmp / "features" / f"{v.name}.npy", x)
+            np.save(tmp / "features" / f"{v.name}.npy", np.asfortranarray(x) if order == "F" else x)
             _write_text(tmp / "groundTruth" / f"{v.name}.txt",
                         (n for n, l in zip(names, lengths.tolist()) for _ in range(l)))
             if progress is not None:

@@ -411,7 +411,7 @@ class _Job:
             "source_videos": len(ds), "source_frames": int(ds.total_frames),
             "kept_videos": len(kept), "kept_frames": int(sum(ds.num_frames(v) for v in kept)),
             "trimmed_frames": int(sum(ds.dropped_frames.values())),
-            "labels_sha256": ds.labels_hash(), "feature_dim": ds.feature_dim,
+            "labels_sha256": ds.labels_hash(), "feature_dim": ds.feature_dim, "sample_rate": int(ds.sample_rate),
             "method": s.method, "settings": settings,
             "losses": {k: float(v) for k, v in self.losses.items() if math.isfinite(v)},
             "tascodec_version": __version__,
