@@ -2,7 +2,8 @@
 
 One video becomes a ``(D, T) float32`` ``.npy`` laid out like MS-TCN's feature files (default
 ``<video>.npy`` here); without ``--video`` the whole container becomes an MS-TCN dataset folder
-(features/, groundTruth/, mapping.txt, splits/). Existing outputs are kept unless ``-f``.
+(features/, groundTruth/, mapping.txt, splits/); ``--with-test DATA_DIR`` adds the original test
+split, for training code written for that layout. Existing outputs are kept unless ``-f``.
 """
 from __future__ import annotations
 
@@ -17,19 +18,35 @@ import click
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="The .npy file (with --video; default <video>.npy) or the dataset folder (without).")
 @click.option("--device", default=None, help="Decode with torch on this device (e.g. cuda); default numpy on the CPU.")
+@click.option("--with-test", "with_test", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Original dataset folder (MS-TCN layout): add its test split (features hard-linked or "
+                   "copied, ground truth, test bundle) so training code trains and tests on OUT.")
+@click.option("--rate", type=click.Choice(["source", "stored"]), default="source", show_default=True,
+              help="source: repeat each frame of a container encoded with --sample-rate N N times, back to "
+                   "the source frame rate (what loaders that subsample again expect); stored: as stored.")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing output.")
-def cmd(file: Path, video: str | None, output: Path | None, device: str | None, force: bool) -> None:
+def cmd(file: Path, video: str | None, output: Path | None, device: str | None, with_test: Path | None,
+        rate: str, force: bool) -> None:
     """Restore features from FILE.tasz: one video (--video) or the whole dataset (-o DIR)."""
     from tascodec.container.reader import open_container
-    from tascodec.decode.export import export_dataset, export_video
+    from tascodec.decode.export import export_dataset, export_video, restore_repeat
     from tascodec.errors import UsageError
 
     if video is None and output is None:
         raise UsageError("say what to restore: --video NAME [-o OUT.npy], or -o DIR for the whole dataset")
+    if video is not None and with_test is not None:
+        raise UsageError("--with-test makes a dataset folder: use it with -o DIR, not with --video")
     with open_container(file) as c:
+        repeat = restore_repeat(c, rate)
+        times = f" (each stored frame {repeat}x, the source rate)" if repeat > 1 else ""
         if video is not None:
-            path = export_video(c, video, output, force=force, device=device)
-            click.echo(f"{path}: {c.decoder.feature_dim} x {c.num_frames(video)} float32")
+            path = export_video(c, video, output, force=force, device=device, rate=rate)
+            click.echo(f"{path}: {c.decoder.feature_dim} x {repeat * c.num_frames(video)} float32{times}")
         else:
-            export_dataset(c, output, force=force, device=device, progress=True)
-            click.echo(f"{output}: {len(c.videos)} videos, {c.total_frames} frames")
+            export_dataset(c, output, force=force, device=device, progress=True, with_test=with_test, rate=rate)
+            click.echo(f"{output}: {len(c.videos)} videos, {repeat * c.total_frames} frames{times}")
+            if with_test is not None:
+                test = (output / "splits").glob("test.split*.bundle")
+                n = sum(len(p.read_text().split()) for p in test)
+                click.echo(f"{output}: {n} test videos of {with_test} (original features and ground truth, "
+                           "hard-linked where the filesystem allows, else copied)")

@@ -16,6 +16,19 @@ def method_of(c: Container) -> str:
     return "tca" if c.codes_source == "random" else "unknown"
 
 
+def sample_rate_of(provenance: dict[str, Any]) -> int:
+    """The container's sample rate: its stored videos keep every n-th frame of the source.
+
+    ``provenance["sample_rate"]``, else ``provenance["settings"]["sample_rate"]`` (files written
+    before the key existed), else 1.
+    """
+    settings = provenance.get("settings")
+    for v in (provenance.get("sample_rate"), settings.get("sample_rate") if isinstance(settings, dict) else None):
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+            return v
+    return 1
+
+
 def summarize(c: Container) -> dict[str, Any]:
     """Counts, method, K, code and decoder records, bytes per part, ratio, provenance."""
     md = c.metadata
@@ -36,6 +49,7 @@ def summarize(c: Container) -> dict[str, Any]:
         "segments": c.num_segments,
         "instances": c.num_rows,
         "frames": c.total_frames,
+        "sample_rate": sample_rate_of(prov),
         "feature_dim": c.decoder.feature_dim,
         "classes": len(c.vocab),
         "background": list(c.background),

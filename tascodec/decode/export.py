@@ -9,6 +9,18 @@ Dataset layout (``tascodec.data.layout`` reads it back)::
 
     DIR/features/<video>.npy    DIR/groundTruth/<video>.txt    DIR/mapping.txt
     DIR/splits/train.split<N>.bundle        (N: the container's provenance split, default 1)
+    DIR/splits/test.split<N>.bundle         (with ``with_test``: the original test videos)
+
+Restore for trainers: ``with_test=DATA_DIR`` adds the original dataset's test split (features and
+ground truth hard-linked where the filesystem allows, copied otherwise), so training code written
+for the MS-TCN layout (MS-TCN, ASFormer, DiffAct ``main.py``) trains and tests on the folder with
+only its data path changed.
+
+Sample rate: a container encoded with ``--sample-rate n`` (``provenance["sample_rate"]``) stores
+every n-th source frame. By default (``rate="source"``) each restored frame and its label are
+repeated n times, back to the source frame rate: the restored train videos are then at the rate of
+the original test videos, and a loader that subsamples with ``[:, ::n]`` (MS-TCN's 50Salads rate 2)
+reads exactly the stored frames. ``rate="stored"`` writes the stored frames as they are.
 """
 from __future__ import annotations
 
@@ -23,10 +35,12 @@ import numpy as np
 
 from .._io import atomic_path
 from ..container.meta import name_problem
+from ..container.summary import sample_rate_of
 from ..errors import OutputExistsError, UsageError
 from . import iter_decode_video
 
 CHUNK_FRAMES = 4096
+RATES = ("source", "stored")
 
 
 def check_video_name(name: str) -> str:
@@ -58,27 +72,42 @@ def write_features(blocks: Iterable[np.ndarray], num_frames: int, dim: int, path
             raise UsageError(f"got {t} frames, expected {num_frames}")
 
 
+def restore_repeat(container, rate: str = "source") -> int:
+    """How many times each stored frame is written: the container's sample rate for ``rate="source"``, else 1."""
+    if rate not in RATES:
+        raise UsageError(f"rate must be one of {', '.join(RATES)}, not {rate!r}")
+    return sample_rate_of(container.metadata["provenance"]) if rate == "source" else 1
+
+
 def export_video(container, video: str, out: str | os.PathLike | None = None, *, force: bool = False,
-                 device=None) -> Path:
+                 device=None, rate: str = "source") -> Path:
     """Restore ``video`` to ``out`` (default ``<video>.npy`` in the working folder); returns the path.
 
     Like ``np.save``, ``.npy`` is appended to an ``out`` that does not end with it.
     """
     video = container.videos[container.index(video)]
+    repeat = restore_repeat(container, rate)
     if out is None:
         out = Path(f"{check_video_name(video)}.npy")
     elif not os.fspath(out).endswith(".npy"):  # as np.save does: out2 -> out2.npy
         out = Path(f"{os.fspath(out)}.npy")
-    blocks = _blocks(container, video, device)
+    blocks = _repeated(_blocks(container, video, device), repeat)
     with atomic_path(out, force) as tmp:
-        write_features(blocks, container.num_frames(video), container.decoder.feature_dim, tmp)
+        write_features(blocks, repeat * container.num_frames(video), container.decoder.feature_dim, tmp)
     return Path(out)
 
 
 def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False, device=None,
-                   progress: bool = False) -> Path:
-    """Restore every video of ``container`` as an MS-TCN dataset folder ``out_dir``; returns it."""
+                   progress: bool = False, with_test: str | os.PathLike | None = None,
+                   rate: str = "source") -> Path:
+    """Restore every video of ``container`` as an MS-TCN dataset folder ``out_dir``; returns it.
+
+    ``with_test``: an original dataset folder (MS-TCN layout) whose test split of the container's
+    split number joins the restored train videos. ``rate``: ``"source"`` (repeat frames back to
+    the source frame rate) or ``"stored"`` (see the module notes).
+    """
     out_dir = Path(out_dir)
+    repeat = restore_repeat(container, rate)
     _check_dir_writable(out_dir, force)
     names = [check_video_name(v) for v in container.videos]
     vocab = container.vocab
@@ -86,6 +115,8 @@ def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False
     if spaced:
         raise UsageError(f"class name {spaced[0]!r} has white space, which mapping.txt cannot hold")
     split = int(container.metadata.get("provenance", {}).get("split", 1) or 1)
+    test = None if with_test is None else _test_part(container, with_test, split, repeat)
+    bar = None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         for sub in ("features", "groundTruth", "splits"):
@@ -99,16 +130,72 @@ def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False
             _check_inside(tmp, feat)
             _check_inside(tmp, gt)
             labels = container.labels(v)
-            gt.write_text("".join(f"{vocab[a]}\n" for a in labels.tolist()), encoding="utf-8")
-            write_features(_counted(_blocks(container, v, device), bar), labels.size,
+            gt.write_text("".join(f"{vocab[a]}\n" for a in np.repeat(labels, repeat).tolist()), encoding="utf-8")
+            write_features(_repeated(_counted(_blocks(container, v, device), bar), repeat), repeat * labels.size,
                            container.decoder.feature_dim, feat)
         if bar is not None:
             bar.close()
+        if test is not None:
+            _write_test_part(tmp, test, split)
         _replace_dir(tmp, out_dir, force)
     finally:
+        if bar is not None:
+            bar.close()  # an error then starts on its own line
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(tmp)
     return out_dir
+
+
+def _test_part(container, data_dir, split: int, repeat: int):
+    """The original dataset's test split, checked against the container before anything is written."""
+    from ..data.layout import read_dataset
+
+    rate = sample_rate_of(container.metadata["provenance"])
+    if rate != 1 and repeat == 1:
+        raise UsageError(f"the container keeps one frame in {rate} while the test videos of {data_dir} are at "
+                         "the source rate: restore at the source rate to mix them (not rate 'stored')")
+    ds = read_dataset(data_dir, split=split, part="test", trim=True)
+    mapping = Path(data_dir) / "mapping.txt"
+    if ds.vocab != list(container.vocab):
+        raise UsageError(f"{mapping}: its classes differ from the container's "
+                         f"({len(ds.vocab)} vs {len(container.vocab)}; first difference at id "
+                         f"{next((i for i, (a, b) in enumerate(zip(ds.vocab, container.vocab)) if a != b), 0)})")
+    if ds.feature_dim != container.decoder.feature_dim:
+        raise UsageError(f"{ds.features_dir}: {ds.feature_dim}-d features, the container restores "
+                         f"{container.decoder.feature_dim}-d ones")
+    both = [v for v in ds.videos if v in container]
+    if both:
+        raise UsageError(f"{data_dir}: test video {both[0]!r} of split {split} is also a training video of the "
+                         f"container{f' ({len(both)} in all)' if len(both) > 1 else ''}")
+    names = [check_video_name(v) for v in ds.videos]
+    return ds, names
+
+
+def _write_test_part(tmp: Path, test, split: int) -> None:
+    """Link (or copy) the original test features and ground truth into ``tmp``; write the test bundle."""
+    ds, names = test
+    for v in names:
+        for src, dst in ((ds.feature_path(v), tmp / "features" / f"{v}.npy"),
+                         (ds.labels_dir / "groundTruth" / f"{v}.txt", tmp / "groundTruth" / f"{v}.txt")):
+            _check_inside(tmp, dst)
+            link_or_copy(src, dst)
+    (tmp / "splits" / f"test.split{split}.bundle").write_text("".join(f"{v}.txt\n" for v in names),
+                                                               encoding="utf-8")
+
+
+def link_or_copy(src: Path, dst: Path) -> bool:
+    """Hard-link ``src`` to ``dst`` where the filesystem allows (True), else copy it (False)."""
+    try:
+        os.link(src, dst)
+        return True
+    except OSError:
+        shutil.copyfile(src, dst)
+        return False
+
+
+def _repeated(blocks, repeat: int):
+    for b in blocks:
+        yield b if repeat == 1 else np.repeat(b, repeat, axis=0)
 
 
 def _blocks(container, video: str, device):
