@@ -11,7 +11,8 @@ import click
 @click.option("--tasz", "containers", multiple=True, type=click.Path(dir_okay=False),
               help="A container to evaluate (repeatable).")
 @click.option("--labels", type=click.Path(file_okay=False), help="Labels folder when features live apart.")
-@click.option("--split", default=1, show_default=True, help="Split number (train on train, test on test).")
+@click.option("--split", default="1", show_default=True,
+              help="Split number (train on train, test on test), or 'all': every split and their mean.")
 @click.option("--sample-rate", default=1, show_default=True)
 @click.option("--background", multiple=True, default=("background",), show_default=True,
               help="Background class names (left out of Edit and F1).")
@@ -22,12 +23,14 @@ import click
 @click.option("--layers", default=10, show_default=True, help="Dilated layers per stage.")
 @click.option("--channels", default=64, show_default=True, help="Feature maps per layer.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--seeds", default=1, show_default=True,
+              help="Train every model with this many seeds (--seed, --seed+1, ...): mean and spread.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--no-original", is_flag=True, help="Skip the model trained on the original features.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr, batch_size, stages, layers,
-        channels, seed, device, no_original, as_json, quiet):
+        channels, seed, seeds, device, no_original, as_json, quiet):
     """Score MS-TCN trained on DATA_DIR's train split and on each --tasz container, tested on the original test split."""
     from tascodec.bench.evaluate import format_table, rows_to_json, run_eval, warnings_of
     from tascodec.errors import UsageError
@@ -35,7 +38,7 @@ def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr
     if no_original and not containers:
         raise UsageError("nothing to evaluate: give --tasz FILE or drop --no-original")
     rows = run_eval(data_dir, containers, labels=labels, split=split, sample_rate=sample_rate,
-                    background=background, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                    background=background, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, seeds=seeds,
                     device=device, include_original=not no_original, progress=not quiet,
                     log=None if quiet or as_json else (lambda s: click.echo(s, err=True)),
                     num_stages=stages, num_layers=layers, num_f_maps=channels)

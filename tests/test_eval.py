@@ -77,3 +77,49 @@ def test_retained_is_a_number_when_the_reference_learned(data):
     assert rows[0]["mean_retained"] == pytest.approx(100.0)
     assert rows[1]["mean_retained"] == pytest.approx(
         sum(100 * rows[1]["scores"][m] / rows[0]["scores"][m] for m in rows[0]["scores"]) / 5, rel=1e-6)
+
+
+def test_eval_seeds_reports_mean_and_spread(data):
+    d, train, _ = data
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), "--json", "--seeds", "2",
+                                 "--epochs", "1", "--stages", "1", "--layers", "2", "--channels", "8", "-q"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [x["name"] for x in rows] == ["original", "train.tasz"]
+    for row in rows:
+        assert row["seeds"] == [0, 1] and len(row["per_seed"]) == 2
+        for m in row["scores"]:
+            values = [s[m] for s in row["per_seed"]]
+            assert row["scores"][m] == pytest.approx(sum(values) / 2)
+            assert row["std"][m] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
+            assert row["min"][m] == pytest.approx(min(values)) and row["max"][m] == pytest.approx(max(values))
+    r = CliRunner().invoke(cli, ["eval", str(d), "--seeds", "2", "--epochs", "1", "--stages", "1",
+                                 "--layers", "2", "--channels", "8", "-q"])
+    assert r.exit_code == 0 and "±" in r.stdout and "2 seeds" in r.stdout
+
+
+def test_eval_split_all_runs_every_split_and_reports_the_mean(data):
+    d = data[0]
+    r = CliRunner().invoke(cli, ["eval", str(d), "--split", "all", "--json",
+                                 "--epochs", "1", "--stages", "1", "--layers", "2", "--channels", "8", "-q"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    splits = sorted(int(p.name.split("split")[1].split(".")[0]) for p in (d / "splits").glob("test.split*.bundle"))
+    assert len(splits) == 4
+    assert [x["split"] for x in rows] == [*splits, "mean"]
+    for m in rows[0]["scores"]:
+        assert rows[-1]["scores"][m] == pytest.approx(sum(x["scores"][m] for x in rows[:-1]) / len(splits))
+    r = CliRunner().invoke(cli, ["eval", str(d), "--split", "all",
+                                 "--epochs", "1", "--stages", "1", "--layers", "2", "--channels", "8", "-q"])
+    assert r.exit_code == 0 and "mean" in r.stdout and "split" in r.stdout
+
+
+def test_eval_split_all_refuses_a_container_holding_a_test_video(data):
+    d, train, _ = data  # built from split 1's train part: other splits test on some of its videos
+    r = CliRunner().invoke(cli, ["eval", str(d), "--split", "all", "--tasz", str(train), *TINY])
+    assert r.exit_code == 1 and "test split 2" in r.output and "Traceback" not in r.output
+
+
+def test_eval_rejects_a_bad_split(data):
+    r = CliRunner().invoke(cli, ["eval", str(data[0]), "--split", "two", *TINY])
+    assert r.exit_code != 0 and "Traceback" not in r.output

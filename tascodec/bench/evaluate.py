@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -35,6 +36,12 @@ class Row:
     percent_of_original: float = 100.0
     retained: dict[str, float] = field(default_factory=dict)
     warning: str | None = None  # why ``retained`` is undefined (set on the reference row)
+    split: int | str | None = None  # split number, or "mean" for the mean over splits
+    seeds: list[int] = field(default_factory=list)  # the training seeds averaged in ``scores``
+    per_seed: list[dict[str, float]] = field(default_factory=list)
+    std: dict[str, float] = field(default_factory=dict)  # sample std over seeds (NaN with one seed)
+    min: dict[str, float] = field(default_factory=dict)
+    max: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean_retained(self) -> float:
@@ -99,68 +106,177 @@ def check_compatible(c: Container, train: TASDataset, test: TASDataset) -> None:
                          f"(e.g. {leaked[0]}); evaluate it on a split it was not built from")
 
 
-def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, split: int = 1,
+def available_splits(data_dir, labels=None) -> list[int]:
+    """Split numbers N with both ``splits/train.splitN.bundle`` and ``splits/test.splitN.bundle``."""
+    folder = Path(labels if labels is not None else data_dir) / "splits"
+    found = []
+    for p in folder.glob("train.split*.bundle"):
+        n = p.name[len("train.split"):-len(".bundle")]
+        if n.isdigit() and (folder / f"test.split{n}.bundle").is_file():
+            found.append(int(n))
+    return sorted(found)
+
+
+def parse_split(split: int | str) -> int | str:
+    """A split number (>= 1) or ``"all"``; anything else is a UsageError."""
+    text = str(split).strip().lower()
+    if text == "all":
+        return "all"
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise UsageError(f"--split must be a split number (1, 2, ...) or 'all', got {split!r}")
+
+
+def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, split: int | str = 1,
              sample_rate: int = 1, background: Sequence[str] = ("background",), epochs: int = 50,
-             lr: float = 5e-4, batch_size: int = 1, seed: int = 0, device: str = "cpu",
+             lr: float = 5e-4, batch_size: int = 1, seed: int = 0, seeds: int = 1, device: str = "cpu",
              include_original: bool = True, progress: bool = True,
              log: Callable[[str], None] | None = None, **backbone) -> list[Row]:
     """Train and test the backbone on the original data and on each container; one Row each.
 
-    ``backbone`` passes MS-TCN sizes through (``num_stages``, ``num_layers``, ``num_f_maps``, ...).
+    ``seeds``: every model is trained ``seeds`` times (seeds ``seed``, ``seed + 1``, ...); a row's
+    scores are the mean, with the sample std, min and max over seeds and each seed's scores.
+    ``split``: a split number, or ``"all"``: every split the dataset has (train on its train
+    part, test on its test part), one row per split and model, then one ``split="mean"`` row per
+    model with the scores averaged over splits (per seed, then over seeds), as the community's
+    evaluation scripts report. ``backbone`` passes MS-TCN sizes through (``num_stages``,
+    ``num_layers``, ``num_f_maps``, ...).
     """
-    opts = {"labels": labels, "split": split, "sample_rate": sample_rate, "background": background}
-    train = read_dataset(data_dir, part="train", **opts)
-    test = read_dataset(data_dir, part="test", **opts)
+    split = parse_split(split)
+    if seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {seeds}")
+    splits = [split] if split != "all" else available_splits(data_dir, labels)
+    if not splits:
+        raise UsageError(f"{Path(labels if labels is not None else data_dir) / 'splits'}: no pair of "
+                         "train.splitN.bundle and test.splitN.bundle files")
+    opts = {"labels": labels, "sample_rate": sample_rate, "background": background}
+    parts = [(read_dataset(data_dir, part="train", split=n, **opts),
+              read_dataset(data_dir, part="test", split=n, **opts)) for n in splits]
     opened = [open_container(p) for p in containers]
-    for c in opened:
-        check_compatible(c, train, test)
+    try:
+        for train, test in parts:
+            for c in opened:
+                check_compatible(c, train, test)
+        fit = dict(epochs=epochs, lr=lr, batch_size=batch_size, device=device, progress=progress, **backbone)
+        seed_list = [seed + i for i in range(seeds)]
+        rows: list[Row] = []
+        for n, (train, test) in zip(splits, parts):
+            split_rows = _eval_split(train, test, opened, seed_list, include_original, fit, log,
+                                     label=f"split {n}" if len(splits) > 1 else None)
+            for r in split_rows:
+                r.split = n
+            rows.extend(split_rows)
+        if len(splits) > 1:
+            rows.extend(_mean_over_splits(rows, splits, include_original))
+    finally:
+        for c in opened:
+            c.close()
+    return rows
+
+
+def _eval_split(train: TASDataset, test: TASDataset, opened: Sequence[Container], seed_list: Sequence[int],
+                include_original: bool, fit: dict, log, label: str | None) -> list[Row]:
     say = log or (lambda s: None)
+    where = f" ({label})" if label else ""
     test_source = dataset_source(test)
     bg = train.background_ids
     C = len(train.vocab)
-    fit = dict(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
-               progress=progress, **backbone)
+    device = fit["device"]
+
+    def runs(source, name: str) -> tuple[list[dict[str, float]], list[int]]:
+        scores, classes = [], []
+        for s in seed_list:
+            tag = f"MS-TCN {name}" + (f" seed {s}" if len(seed_list) > 1 else "") + (f" {label}" if label else "")
+            model = train_model(source, C, seed=s, desc=tag, **fit)
+            sc, k = score_model(model, test_source, bg)
+            scores.append(sc)
+            classes.append(k)
+        return scores, classes
 
     rows: list[Row] = []
     original_bytes = raw_feature_bytes(train)
     why = None
     if include_original:
-        say(f"training on the original {len(train)} videos ({train.total_frames} frames)")
-        model = train_model(dataset_source(train), C, desc="MS-TCN original", **fit)
-        scores, classes = score_model(model, test_source, bg)
-        why = degenerate(scores, classes)
-        rows.append(Row("original", "original", len(train), train.total_frames, original_bytes, scores))
+        say(f"training on the original {len(train)} videos ({train.total_frames} frames){where}")
+        per_seed, classes = runs(dataset_source(train), "original")
+        reasons = [(s, degenerate(sc, k)) for s, sc, k in zip(seed_list, per_seed, classes)]
+        bad = [(s, r) for s, r in reasons if r]
+        if bad:
+            why = bad[0][1] + (f" with seed {', '.join(str(s) for s, _ in bad)}" if len(seed_list) > 1 else "")
+            why += f" on {label}" if label else ""
+        rows.append(_row("original", "original", len(train), train.total_frames, original_bytes, seed_list,
+                         per_seed))
     for c in opened:
-        say(f"training on {c.path.name}: {c.num_videos} restored videos ({c.total_frames} frames)")
-        model = train_model(container_source(c, device=device), C, desc=f"MS-TCN {c.path.name}", **fit)
-        scores, _ = score_model(model, test_source, bg)
+        say(f"training on {c.path.name}: {c.num_videos} restored videos ({c.total_frames} frames){where}")
+        per_seed, _ = runs(container_source(c, device=device), c.path.name)
         size = c.path.stat().st_size
-        rows.append(Row(c.path.name, method_of(c), c.num_videos, c.total_frames, size, scores,
-                        percent_of_original=100.0 * size / max(original_bytes, 1)))
-        c.close()
+        rows.append(_row(c.path.name, method_of(c), c.num_videos, c.total_frames, size, seed_list, per_seed,
+                         percent_of_original=100.0 * size / max(original_bytes, 1)))
     if include_original:
         set_retained(rows, rows[0], why)
     return rows
 
 
+def _row(name, method, videos, frames, size, seed_list, per_seed: list[dict[str, float]], **kw) -> Row:
+    """A row whose scores are the mean over seeds, with their spread."""
+    table = np.array([[sc[m] for m in METRICS] for sc in per_seed], np.float64)
+    std = table.std(0, ddof=1) if len(per_seed) > 1 else np.full(len(METRICS), np.nan)
+    return Row(name, method, videos, frames, size, dict(zip(METRICS, table.mean(0).tolist())),
+               seeds=list(seed_list), per_seed=[dict(sc) for sc in per_seed],
+               std=dict(zip(METRICS, std.tolist())), min=dict(zip(METRICS, table.min(0).tolist())),
+               max=dict(zip(METRICS, table.max(0).tolist())), **kw)
+
+
+def _mean_over_splits(rows: Sequence[Row], splits: Sequence[int], include_original: bool) -> list[Row]:
+    """One ``split="mean"`` row per model: each seed's scores averaged over the splits."""
+    out = []
+    for name in dict.fromkeys(r.name for r in rows):
+        mine = [r for r in rows if r.name == name]
+        per_seed = [{m: float(np.mean([r.per_seed[i][m] for r in mine])) for m in METRICS}
+                    for i in range(len(mine[0].seeds))]
+        row = _row(name, mine[0].method, round(np.mean([r.videos for r in mine])),
+                   round(np.mean([r.frames for r in mine])), round(np.mean([r.bytes for r in mine])),
+                   mine[0].seeds, per_seed,
+                   percent_of_original=float(np.mean([r.percent_of_original for r in mine])))
+        row.split = "mean"
+        out.append(row)
+    if include_original:
+        bad = [str(r.split) for r in rows if r.warning]
+        set_retained(out, out[0], f"on split {', '.join(bad)}" if bad else None)
+    return out
+
+
 def warnings_of(rows: Sequence[Row]) -> list[str]:
-    """The rows' warnings, each once, in order."""
-    return list(dict.fromkeys(r.warning for r in rows if r.warning))
+    """The rows' warnings, each once, in order (only the mean's, which names the splits, when there is one)."""
+    means = [r for r in rows if r.split == "mean"]
+    return list(dict.fromkeys(r.warning for r in (means or rows) if r.warning))
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    """An aligned text table of the rows."""
+    """An aligned text table of the rows (with a split column when there are several splits)."""
+    by_split = len({r.split for r in rows}) > 1
+    several = any(len(r.seeds) > 1 for r in rows)
     head = ["name", "method", "videos", "storage", "% orig", "Acc", "Edit", "F1@10", "F1@25", "F1@50", "retained"]
     body = []
     for r in rows:
+        cells = [f"{r.scores[m]:.1f}" + (f"±{r.std[m]:.1f}" if len(r.seeds) > 1 else "") for m in METRICS]
         body.append([r.name, r.method, str(r.videos), human_bytes(r.bytes), f"{r.percent_of_original:.2f}",
-                     *(f"{r.scores[m]:.1f}" for m in METRICS),
-                     retained_text(r)])
+                     *cells, retained_text(r)])
+    if by_split:
+        head = ["split", *head]
+        body = [[str(r.split), *line] for r, line in zip(rows, body)]
+    left = 3 if by_split else 2
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(line, widths)))
+    lines = ["  ".join(h.ljust(w) if i < left else h.rjust(w) for i, (h, w) in enumerate(zip(line, widths)))
              for line in [head, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines + warnings_of(rows))
+    notes = []
+    if several:
+        seeds = rows[0].seeds
+        notes.append(f"scores: mean ± sample std over {len(seeds)} seeds ({', '.join(map(str, seeds))})")
+    if by_split:
+        notes.append("mean: each seed's scores averaged over the splits, then over seeds")
+    return "\n".join(lines + notes + warnings_of(rows))
 
 
 def retained_text(r: Row) -> str:
