@@ -1,4 +1,4 @@
-"""``tasz info FILE [--json]``: what a container holds and what it costs."""
+"""``tasz info FILE [--json] [--videos]``: what a container holds and what it costs."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from tascodec.container.names import safe_text
 
 
 def _bytes(n: int) -> str:
@@ -35,7 +37,10 @@ def render(s: dict[str, Any]) -> str:
         ("videos", f"{s['videos']:,}" + (f" ({len(s['activities'])} activities)" if s["activities"] else "")),
         ("segments", f"{s['segments']:,}"),
         ("instances", f"{s['instances']:,} (at most {s['max_instances_per_segment']} per segment)"),
-        ("frames", f"{s['frames']:,} restored as {s['feature_dim']}-d features, {s['classes']} classes"),
+        ("frames", f"{s['frames']:,} restored as {s['feature_dim']}-d features, {s['classes']} classes"
+                   + (f", one in {s['sample_rate']} source frames (restored at the source rate: "
+                      f"{s['sample_rate'] * s['frames']:,})" if s.get("sample_rate", 1) > 1 else "")),
+        ("background", ", ".join(safe_text(b) for b in s["background"]) or "none"),
         ("latents", f"{lat['dtype']}, {lat['width']}-d, {lat['source']}"
                     + (f" (seed {lat['random_seed']})" if lat["source"] == "random" else "")),
         ("decoder", f"{dec['kind']}" + (f", hidden {dec['hidden']}" if dec["kind"] == "mlp" else "")
@@ -61,14 +66,32 @@ def render(s: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def render_videos(rows: list[dict[str, Any]]) -> str:
+    """The ``--videos`` table: name, stored frames, segments, activity."""
+    names = [safe_text(r["name"]) for r in rows]
+    width = max([len("video"), *map(len, names)])
+    out = [f"{'video':<{width}} {'frames':>9} {'segments':>8}  activity"]
+    out.extend(f"{n:<{width}} {r['frames']:>9,} {r['segments']:>8}  {safe_text(r['activity'] or '-')}"
+               for n, r in zip(names, rows))
+    return "\n".join(out)
+
+
 @click.command("info")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def cmd(file: Path, as_json: bool) -> None:
+@click.option("--videos", is_flag=True,
+              help="Also list every video: name, frames, segments, activity (JSON: video_list).")
+def cmd(file: Path, as_json: bool, videos: bool) -> None:
     """Show what FILE (.tasz) holds: counts, method, sizes per part, ratio, provenance."""
     from tascodec.container.reader import open_container
-    from tascodec.container.summary import summarize
+    from tascodec.container.summary import summarize, video_list
 
     with open_container(file) as c:
         s = summarize(c)
-    click.echo(json.dumps(s, indent=2, ensure_ascii=False) if as_json else render(s))
+        rows = video_list(c) if videos else None
+    if as_json:
+        if rows is not None:
+            s["video_list"] = rows
+        click.echo(json.dumps(s, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(s) + ("" if rows is None else "\n\n" + render_videos(rows)))

@@ -5,8 +5,10 @@ Every verb parses options and calls the library. Errors that tascodec raises on 
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -60,13 +62,34 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with _one_line_warnings():
+                return super().invoke(ctx)
         except TaszError as e:
             click.echo(f"tasz: error: {error_line(e, ctx.invoked_subcommand)}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("tasz: interrupted", err=True)
             ctx.exit(130)
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """While a verb runs: each tascodec warning is printed once, as one line on stderr."""
+    from tascodec.errors import TaszWarning
+
+    with warnings.catch_warnings():
+        if not sys.warnoptions:  # -W / PYTHONWARNINGS choose for themselves
+            warnings.simplefilter("once", TaszWarning)
+        python_way = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, TaszWarning):
+                click.echo(f"tasz: warning: {message}", err=True)
+            else:
+                python_way(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _find(name):

@@ -6,7 +6,7 @@ import click
 
 @click.command("show")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--video", required=True, help="Video name (as in `tasz info`).")
+@click.option("--video", required=True, help="Video name (as listed by `tasz info --videos`).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False),
               help="The original dataset: also draw its features and the difference.")
 @click.option("-o", "--output", help="PNG path (default: <video>.png).")

@@ -29,6 +29,14 @@ def sample_rate_of(provenance: dict[str, Any]) -> int:
     return 1
 
 
+def video_list(c: Container) -> list[dict[str, Any]]:
+    """Per video, in storage order: ``name``, ``frames`` (stored), ``segments``, ``activity`` (or None)."""
+    offsets = c.segment_table()[0]
+    acts = c.activities or [None] * c.num_videos
+    return [{"name": v, "frames": c.num_frames(i), "segments": int(offsets[i + 1] - offsets[i]), "activity": acts[i]}
+            for i, v in enumerate(c.videos)]
+
+
 def summarize(c: Container) -> dict[str, Any]:
     """Counts, method, K, code and decoder records, bytes per part, ratio, provenance."""
     md = c.metadata

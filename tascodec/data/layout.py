@@ -2,7 +2,7 @@
 
 ::
 
-    DATA/features/<video>.npy          float32 (D, T)
+    DATA/features/<video>.npy          float32 (D, T) (C or Fortran order; float16/float64 are converted)
     DATA/groundTruth/<video>.txt       one action name per frame
     DATA/mapping.txt                   "id name" per line
     DATA/splits/{train,test}.split<N>.bundle   "<video>.txt" per line
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import DatasetError, FrameCountMismatch, MissingDatasetFile, UnknownVideo
+from ..errors import DatasetError, DatasetWarning, FrameCountMismatch, MissingDatasetFile, UnknownVideo
 from .segments import runs
 
 PARTS = ("train", "test", "all")
@@ -120,7 +121,11 @@ class TASDataset:
         return self.features_dir / f"{video}.npy"
 
     def features(self, video: str) -> np.ndarray:
-        """Frame features, float32 C-contiguous ``(T, D)``, after sample rate and trim."""
+        """Frame features, ``(T, D)`` float32, after sample rate and trim.
+
+        Always a fresh C-contiguous array the caller owns (may modify in place), whatever the
+        file's order (C or Fortran), dtype (float16/32/64) or permissions.
+        """
         v = self._get(video)
         path = self.feature_path(video)
         try:
@@ -129,9 +134,16 @@ class TASDataset:
             raise DatasetError(f"{path}: cannot read features ({_short(e)})") from None
         if arr.ndim != 2 or arr.shape[0] != self.feature_dim:
             raise DatasetError(f"{path}: expected shape ({self.feature_dim}, T), found {arr.shape}")
-        x = np.ascontiguousarray(arr[:, :: self.sample_rate][:, : v.labels.size].T, dtype=np.float32)
+        _check_dtype(path, arr.dtype)
+        view = arr[:, :: self.sample_rate][:, : v.labels.size].T
+        with np.errstate(over="ignore"):  # float64 beyond float32's range: reported below
+            x = np.array(view, dtype=np.float32, order="C")  # a copy: never the read-only memmap itself
         if not np.isfinite(x).all():
             bad = np.argwhere(~np.isfinite(x))[0]
+            value = view[bad[0], bad[1]]
+            if np.isfinite(value):
+                raise DatasetError(f"{path}: value {float(value):.6g} is outside the float32 range at frame "
+                                   f"{bad[0]}, dim {bad[1]}")
             raise DatasetError(f"{path}: non-finite value (NaN or Inf) at frame {bad[0]}, dim {bad[1]}")
         return x
 
@@ -200,13 +212,21 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
 
     videos: dict[str, _Video] = {}
     dim = None
+    converted: set[str] = set()  # dtypes other than float32 seen (said once, after the loop)
     for name in names:
         lab = _read_labels(gt_dir / f"{name}.txt", index)[::sample_rate]
         ff = None
         dropped = 0
         if features_dir is not None:
             fpath = features_dir / f"{name}.npy"
-            shape = _npy_shape(fpath)
+            shape, dtype = _npy_shape(fpath)
+            if dtype != np.float32:
+                converted.add(str(dtype))
+            if (-(-shape[1] // sample_rate) != lab.size and -(-shape[0] // sample_rate) == lab.size
+                    and not (dim is not None and shape[0] == dim)):
+                raise DatasetError(f"{fpath}: features look transposed: shape {shape} is (T, D), expected "
+                                   f"(D, T) (its first axis matches the {lab.size} labels of "
+                                   f"{gt_dir / (name + '.txt')}; save x.T)")
             if dim is None:
                 dim = shape[0]
             elif shape[0] != dim:
@@ -222,6 +242,9 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
                 if n == 0:
                     raise DatasetError(f"{fpath}: empty video after trimming")
         videos[name] = _Video(name, lab, ff, dropped)
+    if converted:
+        warnings.warn(f"{features_dir}: features stored as {', '.join(sorted(converted))} are converted to "
+                      "float32 when read", DatasetWarning, stacklevel=2)
 
     return TASDataset(
         name=root.resolve().name if labels is None else label_root.resolve().name,
@@ -295,7 +318,13 @@ def _read_labels(path: Path, index: dict[str, int]) -> np.ndarray:
         raise DatasetError(f"{path}: label {e.args[0]!r} is not in mapping.txt") from None
 
 
-def _npy_shape(path: Path) -> tuple[int, int]:
+def _check_dtype(path: Path, dtype: np.dtype) -> None:
+    if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
+        raise DatasetError(f"{path}: features must be float16, float32 or float64, found {dtype}")
+
+
+def _npy_shape(path: Path) -> tuple[tuple[int, int], np.dtype]:
+    """``((D, T), dtype)`` from the ``.npy`` header alone."""
     try:
         with open(path, "rb") as fh:
             version = np.lib.format.read_magic(fh)
@@ -306,10 +335,9 @@ def _npy_shape(path: Path) -> tuple[int, int]:
         raise MissingDatasetFile(f"{path}: feature file not found") from None
     except (OSError, ValueError) as e:
         raise DatasetError(f"{path}: not a valid .npy file ({_short(e)})") from None
-    if dtype != np.float32:
-        raise DatasetError(f"{path}: features must be float32, found {dtype}")
+    _check_dtype(path, dtype)
     if len(shape) != 2:
         raise DatasetError(f"{path}: features must be 2-D (D, T), found shape {shape}")
     if shape[1] == 0:
         raise DatasetError(f"{path}: empty video (0 frames)")
-    return int(shape[0]), int(shape[1])
+    return (int(shape[0]), int(shape[1])), dtype

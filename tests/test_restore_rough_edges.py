@@ -1,0 +1,71 @@
+"""Rough edges a newcomer hits: background names, ``tasz info`` listings, progress bars and errors."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from click.testing import CliRunner
+
+import tascodec
+from tascodec.cli.main import cli
+from tascodec.data.layout import read_dataset
+from tascodec.data.synthetic import synthesize
+from tascodec.errors import DatasetWarning
+from test_decode import write_test_container
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def breakfast(tmp_path_factory):
+    return synthesize(tmp_path_factory.mktemp("bf") / "breakfast", like="breakfast", videos=6, dim=8,
+                      length_scale=0.05, seed=1)
+
+
+def test_unknown_background_name_warns(breakfast):
+    with pytest.warns(DatasetWarning, match=r"mapping\.txt.*'background'.*SIL"):
+        ds = read_dataset(breakfast, background=("background",))
+    assert ds.background == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatasetWarning)
+        assert read_dataset(breakfast, background=("SIL",)).background == ["SIL"]
+
+
+def test_unknown_background_name_warns_on_the_command_line(breakfast, tmp_path):
+    r = run("subset", breakfast, "--bundle", tmp_path / "half.bundle", "--background", "background")
+    assert r.exit_code == 0, r.output
+    said = [line for line in r.stderr.splitlines() if "'background'" in line]
+    assert len(said) == 1 and "warning" in said[0] and "mapping.txt" in said[0]
+
+
+@pytest.fixture()
+def tasz(tmp_path):
+    return write_test_container(tmp_path / "x.tasz", activities=["cereals", None, "tea"])
+
+
+def test_info_shows_background_classes(tasz):
+    r = run("info", tasz)
+    assert r.exit_code == 0, r.output
+    line = next(line for line in r.output.splitlines() if line.startswith("background"))
+    assert line.split(None, 1)[1] == "background"
+
+
+def test_info_videos_lists_names_frames_segments_activity(tasz):
+    r = run("info", tasz, "--videos")
+    assert r.exit_code == 0, r.output
+    with tascodec.open(tasz) as c:
+        table = r.output.split("\nvideo ", 1)[1].splitlines()[1:]
+        rows = {line.split()[0]: line.split() for line in table}
+        assert sorted(rows) == sorted(c.videos)
+        for v in c.videos:
+            frames, segments = rows[v][1].replace(",", ""), rows[v][2]
+            assert int(frames) == c.num_frames(v) and int(segments) == len(c.segments(v)[0])
+            assert rows[v][3] == (c.activity(v) or "-")
+        doc = json.loads(run("info", tasz, "--videos", "--json").output)
+        assert [d["name"] for d in doc["video_list"]] == c.videos
+        assert doc["video_list"][0] == {"name": "a", "frames": c.num_frames("a"), "segments": 2,
+                                        "activity": "cereals"}
+    assert "video_list" not in json.loads(run("info", tasz, "--json").output)
