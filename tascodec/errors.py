@@ -44,6 +44,14 @@ class FrameCountMismatch(DatasetError):
     """A video's features and labels have different lengths (``trim`` truncates to the shorter)."""
 
 
+class TaszWarning(UserWarning):
+    """Base class of the warnings tascodec issues (the CLI prints each once, as one line)."""
+
+
+class DatasetWarning(TaszWarning):
+    """Valid dataset input that tascodec adapts, e.g. float64 features converted to float32."""
+
+
 class TaszFormatError(TaszError):
     """A ``.tasz`` file is not a valid container. Subclasses name the kind of problem."""
 

@@ -154,8 +154,8 @@ def test_feature_dimension_differs(ds_dir):
 
 
 def test_wrong_dtype_and_not_npy(ds_dir):
-    np.save(ds_dir / "features" / "S2_Tea_C1.npy", np.zeros((8, len(SEQ_B)), np.float64))
-    _expect("must be float32", lambda: read_dataset(ds_dir))
+    np.save(ds_dir / "features" / "S2_Tea_C1.npy", np.zeros((8, len(SEQ_B)), np.int32))
+    _expect("must be float16, float32 or float64, found int32", lambda: read_dataset(ds_dir))
     (ds_dir / "features" / "S2_Tea_C1.npy").write_bytes(b"not numpy at all")
     _expect("not a valid .npy", lambda: read_dataset(ds_dir))
 
