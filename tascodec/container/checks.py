@@ -14,7 +14,8 @@ from ..errors import InvalidStructure, LimitExceeded
 from .content import MLP_WEIGHTS, Content, Decoder
 from .layout import (MAX_DECODER_ELEMENTS, MAX_FRAMES, MAX_ROWS, MAX_SEGMENTS, MAX_VIDEOS,
                      decoder_shapes)
-from .meta import check_decoder_record, check_names, name_problem
+from .meta import (PROVENANCE_DEPTH, check_decoder_record, check_json_tree, check_names, check_provenance,
+                   name_problem)
 
 
 def _first(mask: np.ndarray) -> int:
@@ -147,7 +148,8 @@ def check_content(c: Content) -> tuple[np.ndarray, np.ndarray]:
         check_code_values(c.codes, "codes")
         if scale is not None:
             check_code_scale(scale, "code_scale")
-    normalize_json(c.provenance, "provenance")
+    check_json_tree(c.provenance, "provenance", depth=PROVENANCE_DEPTH)  # iterative: before any recursion
+    check_provenance(normalize_json(c.provenance, "provenance"))
     return num_frames, row_offset
 
 

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidStructure, LimitExceeded, NotATaszFile, UnsupportedVersion
 from .content import CODE_DTYPES, DECODER_KINDS, WEIGHT_DTYPES, Content, Decoder
-from .layout import FORMAT, MAJOR, MAX_DIM, MAX_VIDEOS, VERSION
+from .layout import FORMAT, MAJOR, MAX_DIM, MAX_JSON_DEPTH, MAX_JSON_TOKENS, MAX_VIDEOS, VERSION
 from .names import name_problem  # noqa: F401 - re-exported (older imports)
 
 _VERSION = re.compile(r"(\d{1,9})\.(\d{1,9})")
@@ -34,12 +35,62 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    x = float(text)
+    if not math.isfinite(x):
+        raise ValueError(f"number {text[:40]} is not a finite float64")
+    return x
+
+
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def loads(data: bytes, where: str) -> Any:
-    """Parse RFC 8259 JSON (no NaN/Infinity, no duplicate keys) or raise ``InvalidStructure``."""
+    """Parse RFC 8259 JSON with the limits of spec sections 2 and 6, or raise ``InvalidStructure``
+    (syntax, duplicate keys, NaN/Infinity, numbers beyond float64, lone surrogates) or
+    ``LimitExceeded`` (more than ``MAX_JSON_TOKENS`` structural bytes, deeper than ``MAX_JSON_DEPTH``).
+    The structural bytes are counted before parsing: they bound the parsed document's memory."""
+    tokens = data.count(b"{") + data.count(b"[") + data.count(b",") + data.count(b":")
+    if tokens > MAX_JSON_TOKENS:
+        raise LimitExceeded(f"{where}: {tokens} structural characters ({{ [ , :) exceed the {MAX_JSON_TOKENS} limit")
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except Exception as e:  # UnicodeDecodeError, JSONDecodeError, ValueError, RecursionError
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                         parse_float=_finite_float)
+    except RecursionError:
+        raise LimitExceeded(f"{where}: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except Exception as e:  # UnicodeDecodeError, JSONDecodeError, ValueError
         raise InvalidStructure(f"{where}: invalid JSON ({e})") from None
+    check_json_tree(doc, where, strings=_ESCAPED_SURROGATE.search(data) is not None)
+    return doc
+
+
+def check_json_tree(doc: Any, where: str, *, depth: int = 1, strings: bool = True) -> None:
+    """Nesting at most ``MAX_JSON_DEPTH`` (``doc`` itself at ``depth``) and, with ``strings``, no lone
+    surrogate in any key or string (iterative: no recursion on hostile input)."""
+    stack = [(doc, depth)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, (dict, list, tuple)):
+            if d > MAX_JSON_DEPTH:
+                raise LimitExceeded(f"{where}: nested deeper than {MAX_JSON_DEPTH} levels")
+            items = o.values() if isinstance(o, dict) else o
+            if strings and isinstance(o, dict):
+                for k in o:
+                    _no_surrogate(k, where)
+            for v in items:
+                if isinstance(v, (dict, list)):
+                    stack.append((v, d + 1))
+                elif strings and isinstance(v, str):
+                    _no_surrogate(v, where)
+        elif strings and isinstance(o, str):
+            _no_surrogate(o, where)
+
+
+def _no_surrogate(s: str, where: str) -> None:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidStructure(f"{where}: a string holds a lone surrogate (not Unicode): {s[:40]!r}") from None
 
 
 def dumps(doc: Any) -> bytes:
@@ -158,10 +209,61 @@ def parse_header(tasz: dict[str, Any]) -> Header:
             raise InvalidStructure(f"random codes must have dtype float32, not {dtype!r}")
     elif seed is not None:
         raise InvalidStructure("codes.random_seed is set but codes are stored")
-    provenance = _get(tasz, "provenance", w, dict, optional=True, default={})
-    writer = _get(tasz, "writer", w, dict, optional=True, default={})
+    provenance = check_provenance(_get(tasz, "provenance", w, dict, optional=True, default={}))
+    writer = check_writer(_get(tasz, "writer", w, dict, optional=True, default={}))
     return Header(tasz["version"], vocab, background, videos, activities, decoder, sha,
                   source, dtype, seed if source == "random" else None, provenance, writer)
+
+
+# --- provenance and writer: free-form, but the keys spec section 2 lists have their types ------
+PROVENANCE_DEPTH = 4  # root (1) > attributes (2) > tasz (3) > provenance (4)
+MAX_SPLIT = (1 << 31) - 1
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _count(minimum: int, maximum: int | None = None):
+    def ok(x: Any) -> bool:
+        return _is_int(x) and x >= minimum and (maximum is None or x <= maximum)
+    return ok
+
+
+_PROVENANCE_TYPES = {
+    "dataset": (lambda x: isinstance(x, str), "a string"),
+    "split": (_count(0, MAX_SPLIT), f"an integer in 0..{MAX_SPLIT}"),
+    "part": (lambda x: isinstance(x, str), "a string"),
+    "source_videos": (_count(0), "a non-negative integer"),
+    "source_frames": (_count(0), "a non-negative integer"),
+    "sample_rate": (_count(1), "an integer >= 1"),
+    "labels_sha256": (lambda x: isinstance(x, str) and _HEX.fullmatch(x) is not None, "a lowercase hex string"),
+    "method": (lambda x: isinstance(x, str), "a string"),
+    "settings": (lambda x: isinstance(x, dict), "an object"),
+    "losses": (lambda x: isinstance(x, dict) and all(map(_is_number, x.values())), "an object of numbers"),
+    "tascodec_version": (lambda x: isinstance(x, str), "a string"),
+    "created": (lambda x: isinstance(x, str), "a string"),
+    "operations": (lambda x: isinstance(x, list) and all(isinstance(o, dict) and isinstance(o.get("op"), str)
+                                                          for o in x), "an array of objects with a string 'op'"),
+}
+_WRITER_TYPES = {k: (lambda x: isinstance(x, str), "a string") for k in ("name", "version", "created")}
+
+
+def _check_keys(obj: dict[str, Any], types: dict, where: str) -> dict[str, Any]:
+    for key, (ok, what) in types.items():
+        if key in obj and not ok(obj[key]):
+            raise InvalidStructure(f"{where}.{key}: {obj[key]!r:.60} is not {what}")
+    return obj
+
+
+def check_provenance(prov: dict[str, Any]) -> dict[str, Any]:
+    """The types of the provenance keys that spec section 2 lists (others are free-form)."""
+    return _check_keys(prov, _PROVENANCE_TYPES, "provenance")
+
+
+def check_writer(writer: dict[str, Any]) -> dict[str, Any]:
+    return _check_keys(writer, _WRITER_TYPES, "writer")
 
 
 def _parse_decoder(rec: dict[str, Any], num_classes: int) -> tuple[Decoder, str]:

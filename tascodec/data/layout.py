@@ -208,6 +208,7 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
         raise MissingDatasetFile(f"{gt_dir}: missing groundTruth folder")
     vocab = _read_mapping(label_root / "mapping.txt")
     index = {name: i for i, name in enumerate(vocab)}
+    _warn_unknown_background(label_root / "mapping.txt", background, vocab)
     names = _video_names(label_root, gt_dir, split, part)
 
     videos: dict[str, _Video] = {}
@@ -285,6 +286,15 @@ def _read_mapping(path: Path) -> list[str]:
     if sorted(entries) != list(range(len(entries))):
         raise DatasetError(f"{path}: class ids must be 0..{len(entries) - 1} without gaps")
     return [entries[i] for i in range(len(entries))]
+
+
+def _warn_unknown_background(mapping: Path, background: Sequence[str], vocab: list[str]) -> None:
+    """A background name the mapping lacks matches nothing: say so (Breakfast's is ``SIL``)."""
+    for b in background:
+        if b not in vocab:
+            shown = ", ".join(vocab[:5]) + (f", ... ({len(vocab)} classes)" if len(vocab) > 5 else "")
+            warnings.warn(DatasetWarning(f"{mapping}: background class {b!r} is not in it and is ignored "
+                                         f"(its classes: {shown})"), stacklevel=3)
 
 
 def _video_names(label_root: Path, gt_dir: Path, split: int | None, part: str) -> list[str]:
