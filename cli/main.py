@@ -5,6 +5,7 @@ Every verb parses options and calls the library. Errors that tascodec raises on 
 """
 from __future__ import annotations
 
+import functools
 import contextlib
 import importlib
 import sys
@@ -29,6 +30,8 @@ VERBS = {
     "demo": "demo",
     "show": "show",
 }
+# verbs that train or run models: without torch they say how to install it, in one line
+NEEDS_TORCH = {"encode", "eval", "demo"}
 
 # The library's messages name the problem; the CLI adds the flag that changes the outcome.
 # (error type, flag the hint names, hint); a verb may word its own hint.
@@ -48,6 +51,26 @@ def error_line(e: TaszError, verb: str | None = None) -> str:
     return msg
 
 
+def _torch_missing(e: ImportError) -> bool:
+    return (e.name or "").split(".")[0] == "torch"
+
+
+def _require_torch(cmd: click.Command) -> click.Command:
+    """Check for torch before the verb runs (so nothing is half-done), not on ``--help``."""
+    if getattr(cmd, "_tasz_needs_torch", False) or cmd.callback is None:
+        return cmd
+    callback = cmd.callback
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        if importlib.util.find_spec("torch") is None:
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return callback(*args, **kwargs)
+
+    cmd.callback, cmd._tasz_needs_torch = run, True
+    return cmd
+
+
 class LazyGroup(click.Group):
     """Imports a verb's module only when that verb is used (keeps ``tasz --help`` fast)."""
 
@@ -58,7 +81,8 @@ class LazyGroup(click.Group):
         spec = _find(name)
         if spec is None:
             return None
-        return importlib.import_module(f"tascodec.cli.{VERBS[name]}").cmd
+        cmd = importlib.import_module(f"tascodec.cli.{VERBS[name]}").cmd
+        return _require_torch(cmd) if name in NEEDS_TORCH else cmd
 
     def invoke(self, ctx):
         try:
@@ -66,6 +90,12 @@ class LazyGroup(click.Group):
                 return super().invoke(ctx)
         except TaszError as e:
             click.echo(f"tasz: error: {error_line(e, ctx.invoked_subcommand)}", err=True)
+            ctx.exit(1)
+        except ImportError as e:
+            if not _torch_missing(e):
+                raise
+            verb = ctx.invoked_subcommand or "this command"
+            click.echo(f"tasz {verb} needs PyTorch: pip install 'tascodec[encode]'", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("tasz: interrupted", err=True)

@@ -33,8 +33,10 @@ CODES_SCALE = "codes/scale"
 DECODER_PREFIX = "decoder/"
 
 # safety limits (spec section 6)
-MAX_ROOT_META = 64 << 20
+MAX_ROOT_META = 16 << 20
 MAX_NODE_META = 1 << 20
+MAX_JSON_DEPTH = 64  # nesting of arrays/objects in any JSON document; the outermost value is depth 1
+MAX_JSON_TOKENS = 1 << 20  # bytes '{', '[', ',' and ':' in one JSON document (bounds its parsed size)
 MAX_ENTRIES = 1_000_000
 MAX_ENTRY_BYTES = 128 << 20
 MAX_CHUNK_BYTES = 64 << 20
