@@ -77,6 +77,13 @@ def test_readme_install_command_installs_the_encode_and_test_extras():
     assert "torch" in _extra("test")  # the test suite runs the encoder
 
 
+def test_python_m_tascodec_cli_runs(tmp_path):  # from the installed package, not the checkout's cwd
+    out = subprocess.run([sys.executable, "-m", "tascodec.cli", "--version"], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("tasz, version ")
+
+
 NO_TORCH = "import sys; sys.modules['torch'] = None\n"
 
 
