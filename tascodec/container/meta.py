@@ -76,7 +76,8 @@ def check_json_tree(doc: Any, where: str, *, depth: int = 1, strings: bool = Tru
             items = o.values() if isinstance(o, dict) else o
             if strings and isinstance(o, dict):
                 for k in o:
-                    _no_surrogate(k, where)
+                    if isinstance(k, str):
+                        _no_surrogate(k, where)
             for v in items:
                 if isinstance(v, (dict, list)):
                     stack.append((v, d + 1))
