@@ -17,4 +17,6 @@ def cmd(inputs, out, force):
 
     path = merge_files(inputs, out, force=force)
     c = open_container(path)
-    click.echo(f"{path}: {c.num_videos} videos from {len(inputs)} containers, {c.total_frames:,} frames")
+    n = len(inputs)
+    click.echo(f"{path}: {c.num_videos} video{'s' * (c.num_videos != 1)} from {n} container{'s' * (n != 1)}, "
+               f"{c.total_frames:,} frames")

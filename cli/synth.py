@@ -27,7 +27,7 @@ def cmd(out_dir, like, videos, dim, seed, length_scale, order, force):
     MS-TCN layout: features/<video>.npy float32 (D, T), groundTruth/<video>.txt,
     mapping.txt and splits/{train,test}.split<N>.bundle.
     """
-    from tqdm import tqdm
+    from tascodec.progress import tqdm
 
     from tascodec.data.synthetic import BENCHMARKS, plan, synthesize
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tascodec.progress import tqdm
 
 from tascodec.bench.mstcn import MSTCN, mstcn_loss
 from tascodec.metrics import evaluate

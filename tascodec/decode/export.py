@@ -248,7 +248,7 @@ def _umask() -> int:
 def _progress(container, names: list[str], enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from tascodec.progress import tqdm
 
     return tqdm(total=sum(container.num_frames(v) for v in names), unit="frame", unit_scale=True,
                 desc="decode", dynamic_ncols=True)

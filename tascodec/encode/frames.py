@@ -228,6 +228,6 @@ def load_chunk(store: FrameStore, videos: Sequence[str], K: int, *, standardized
 def _bar(it, desc: str, enabled: bool, **kw):
     if not enabled:
         return it
-    from tqdm.auto import tqdm
+    from tascodec.progress import tqdm
 
     return tqdm(it, desc=desc, leave=False, dynamic_ncols=True, **kw)

@@ -456,7 +456,7 @@ def invert(model: TCA, x, row, row_label, c, z0, *, iters: int, lr: float = DEFA
 
 def _invert(model, x, row, row_label, c, z0, iters, lr, optimizer, device, progress, keep_best, method,
             schedule, chunk, record_every) -> tuple[np.ndarray, dict]:
-    from tqdm.auto import tqdm
+    from tascodec.progress import tqdm
 
     t0 = time.perf_counter()
     P = Problem(model, x, row, row_label, c, device=device, chunk=chunk,

@@ -439,6 +439,6 @@ def _cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
 def _bar(it, desc: str, enabled: bool):
     if not enabled:
         return it
-    from tqdm.auto import tqdm
+    from tascodec.progress import tqdm
 
     return tqdm(it, desc=desc, unit="chunk", leave=False, dynamic_ncols=True)

@@ -151,7 +151,7 @@ def train_tca(model: nn.Module, batches: Callable[[int], Iterable[tuple[Tensor, 
 
 def _train(model, batches, epochs, lr, kl_weight, device, progress, start_epoch, optimizer_state,
            on_epoch_end, seed) -> dict:
-    from tqdm.auto import tqdm
+    from tascodec.progress import tqdm
 
     if not isinstance(model, nn.parallel.DistributedDataParallel):
         model.to(device)
