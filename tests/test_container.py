@@ -387,7 +387,7 @@ def test_bad_json(good, tmp_path):
     e = entries_of(good)
     for bad in (b'{"a": NaN}', b'{"a": 1, "a": 2}', b"\xff\xfe", b"[" * 100000, b'{"zarr_format": 3'):
         e2 = dict(e, **{"segments/label/zarr.json": bad})
-        with pytest.raises(InvalidStructure):
+        with pytest.raises((InvalidStructure, LimitExceeded)):  # "[" * 100000: nested too deep
             open_container(rezip(e2, tmp_path / "j.tasz"))
 
 
