@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..container.names import name_problem
 from ..errors import DatasetError, DatasetWarning, FrameCountMismatch, MissingDatasetFile, UnknownVideo
 from .segments import runs
 
@@ -108,12 +109,7 @@ class TASDataset:
 
     def activity(self, video: str) -> str | None:
         """The activity id derived from the video name with ``activity_pattern`` (first group)."""
-        if not self.activity_pattern:
-            return None
-        m = re.search(self.activity_pattern, video)
-        if not m:
-            return None
-        return m.group(1) if m.groups() else m.group(0)
+        return _activity(self.activity_pattern, video)
 
     def feature_path(self, video: str) -> Path:
         if self.features_dir is None:
@@ -209,7 +205,14 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
     vocab = _read_mapping(label_root / "mapping.txt")
     index = {name: i for i, name in enumerate(vocab)}
     _warn_unknown_background(label_root / "mapping.txt", background, vocab)
-    names = _video_names(label_root, gt_dir, split, part)
+    names, listed_in = _video_names(label_root, gt_dir, split, part)
+    if activity_pattern:  # activities become names in the container: the same rule, checked now
+        for name in names:
+            act = _activity(activity_pattern, name)
+            why = None if act is None else name_problem(act, path_safe=True)
+            if why:
+                raise DatasetError(f"{listed_in}: video {name!r}: its activity {act!r} (from the activity "
+                                   f"pattern {activity_pattern!r}) {why}")
 
     videos: dict[str, _Video] = {}
     dim = None
@@ -269,15 +272,27 @@ def _read_text(path: Path) -> str:
         raise DatasetError(f"{path}: cannot read ({_short(e)})") from None
 
 
+def _activity(pattern: str | None, video: str) -> str | None:
+    if not pattern:
+        return None
+    m = re.search(pattern, video)
+    if not m:
+        return None
+    return m.group(1) if m.groups() else m.group(0)
+
+
 def _read_mapping(path: Path) -> list[str]:
     entries: dict[int, str] = {}
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
+    for n, line in enumerate(_read_text(path).split("\n"), 1):  # not splitlines: U+2028 is no line break
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
             raise DatasetError(f"{path}:{n}: expected 'id name', found {line.strip()!r}")
         i, name = int(parts[0]), parts[1]
+        why = name_problem(name, path_safe=False)  # the container writer's rule for class names
+        if why:
+            raise DatasetError(f"{path}:{n}: class name {name!r} {why}")
         if i in entries or name in entries.values():
             raise DatasetError(f"{path}:{n}: duplicate class {line.strip()!r}")
         entries[i] = name
@@ -297,25 +312,35 @@ def _warn_unknown_background(mapping: Path, background: Sequence[str], vocab: li
                                          f"(its classes: {shown})"), stacklevel=3)
 
 
-def _video_names(label_root: Path, gt_dir: Path, split: int | None, part: str) -> list[str]:
+def _video_names(label_root: Path, gt_dir: Path, split: int | None, part: str) -> tuple[list[str], Path]:
+    """The part's video names, each one a name the container writer accepts, and where they are listed."""
     if part == "all":
         names = sorted(p.stem for p in gt_dir.glob("*.txt"))
         if not names:
             raise DatasetError(f"{gt_dir}: no label files")
-        return names
+        for name in names:
+            why = name_problem(name, path_safe=True)
+            if why:
+                raise DatasetError(f"{gt_dir}: label file {name + '.txt'!r} gives the video name {name!r}, "
+                                   f"which {why}")
+        return names, gt_dir
     bundle = label_root / "splits" / f"{part}.split{split}.bundle"
     names = []
-    for line in _read_text(bundle).splitlines():
+    for n, line in enumerate(_read_text(bundle).split("\n"), 1):  # not splitlines: U+0085 is no line break
         entry = line.strip()
         if not entry:
             continue
         entry = entry.replace("\\", "/").rsplit("/", 1)[-1]
-        names.append(entry[:-4] if entry.endswith(".txt") else entry)
+        name = entry[:-4] if entry.endswith(".txt") else entry
+        why = name_problem(name, path_safe=True)
+        if why:
+            raise DatasetError(f"{bundle}:{n}: video name {name!r} {why}")
+        names.append(name)
     if not names:
         raise DatasetError(f"{bundle}: lists no videos")
     if len(set(names)) != len(names):
         raise DatasetError(f"{bundle}: lists a video twice")
-    return names
+    return names, bundle
 
 
 def _read_labels(path: Path, index: dict[str, int]) -> np.ndarray:
