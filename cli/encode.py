@@ -76,6 +76,7 @@ def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pa
 
 def summary(path: Path) -> str:
     """One line: what was written, how small it is, how well it fits, how long it took."""
+    from tascodec._format import human_bytes
     from tascodec.container.reader import open_container
 
     meta = open_container(path).metadata
@@ -83,7 +84,7 @@ def summary(path: Path) -> str:
     size = path.stat().st_size
     frames = prov.get("kept_frames", 0)
     raw = frames * prov.get("feature_dim", 0) * 4
-    parts = [f"{path}: {prov.get('kept_videos', '?')} videos, {frames} frames, {_bytes(size)}"]
+    parts = [f"{path}: {prov.get('kept_videos', '?')} videos, {frames} frames, {human_bytes(size)}"]
     if raw:
         parts.append(f"{raw / size:.1f}x smaller than float32 features" if raw >= size
                      else f"{size / raw:.1f}x larger than float32 features")
@@ -94,11 +95,3 @@ def summary(path: Path) -> str:
     if "wall_time_s" in prov:
         parts.append(f"{prov['wall_time_s']:.1f} s")
     return ", ".join(parts)
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"

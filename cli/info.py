@@ -7,14 +7,8 @@ from typing import Any
 
 import click
 
+from tascodec._format import human_bytes
 from tascodec.container.names import safe_text
-
-
-def _bytes(n: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 def _value(v: Any) -> str:
@@ -55,8 +49,8 @@ def render(s: dict[str, Any]) -> str:
         if key == "other" and not parts[key]:
             continue
         out.append(f"  {names.get(key, key):<9} {parts[key]:>13,} {100 * parts[key] / total:>6.1f}%")
-    out.append(f"{'ratio':<11} {s['ratio']:.3g}x = raw float32 features {_bytes(s['raw_feature_bytes'])} "
-               f"/ container {_bytes(parts['total'])}")
+    out.append(f"{'ratio':<11} {s['ratio']:.3g}x = raw float32 features {human_bytes(s['raw_feature_bytes'])} "
+               f"/ container {human_bytes(parts['total'])}")
     prov = s["provenance"]
     if prov:
         out.append("")

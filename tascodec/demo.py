@@ -80,7 +80,8 @@ def restoration_error(data_dir: Path, container_path: Path) -> dict[str, float]:
 def run_demo(out_dir: str | Path = "tasz-demo", *, size: DemoSize = DEFAULT, force: bool = False,
              seed: int = 0, progress: bool = True, echo: Callable[[str], None] = print) -> dict:
     """Run every stage, echo progress lines and a summary; return the figures."""
-    from .bench.evaluate import format_table, human_bytes, raw_feature_bytes, retained_text, run_eval
+    from ._format import human_bytes
+    from .bench.evaluate import format_table, raw_feature_bytes, retained_text, run_eval
     from .data.layout import read_dataset
     from .data.synthetic import synthesize
     from .encode.pipeline import encode

@@ -123,3 +123,12 @@ def test_cli_trim_hint_on_a_frame_count_mismatch(tmp_path):
 def test_cli_missing_container_is_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["info", str(tmp_path / "missing.tasz")])
     assert r.exit_code == 1 and r.output.strip() == f"tasz: error: {tmp_path / 'missing.tasz'}: no such file"
+
+
+def test_one_byte_formatter_for_every_message():
+    from tascodec._format import human_bytes
+
+    assert [human_bytes(n) for n in (0, 999, 1000, 733_412, 999_960, 13_000_000, 2.5e12)] == \
+        ["0 B", "999 B", "1.0 KB", "733.4 KB", "1.0 MB", "13.0 MB", "2.5 TB"]
+    r = CliRunner().invoke(cli, ["info", str(MLP)])
+    assert r.exit_code == 0 and f"/ container {human_bytes(MLP.stat().st_size)}" in r.output

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .._format import human_bytes
 from ..container.reader import Container, open_container
 from ..container.summary import method_of
 from ..data.layout import TASDataset, read_dataset
@@ -294,12 +295,4 @@ def rows_to_json(rows: Sequence[Row]) -> list[dict]:
         return None if isinstance(v, float) and not np.isfinite(v) else v
 
     return [clean({**asdict(r), "mean_retained": r.mean_retained}) for r in rows]
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    raise AssertionError("unreachable")
 
