@@ -15,7 +15,6 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,6 +25,7 @@ from .. import __version__
 from .._io import check_writable
 from ..container.content import CODE_DTYPES, WEIGHT_DTYPES, Content, Decoder
 from ..container.quant import quantize
+from ..container.writer import utc_now
 from ..data.layout import PARTS, TASDataset, read_dataset
 from ..errors import UsageError
 from ..model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
@@ -415,7 +415,7 @@ class _Job:
             "method": s.method, "settings": settings,
             "losses": {k: float(v) for k, v in self.losses.items() if math.isfinite(v)},
             "tascodec_version": __version__,
-            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created": utc_now(),
             "wall_time_s": round(time.monotonic() - self.started, 3),
         }
         if ds.split is not None:
