@@ -5,33 +5,44 @@
     from torch.utils.data import DataLoader
     from tascodec.torch import TaszDataset, collate
 
-    ds = TaszDataset("breakfast.tasz", cache=True)
-    for batch in DataLoader(ds, batch_size=4, shuffle=True, collate_fn=collate, num_workers=2,
+    ds = TaszDataset("breakfast.tasz", cache=True, layout="DT")
+    for batch in DataLoader(ds, batch_size=4, shuffle=True, collate_fn=ds.collate, num_workers=2,
                             persistent_workers=True):
-        x = batch["features"].transpose(1, 2)   # (B, D, T_max), the layout MS-TCN's models take
+        x = batch["features"]                     # (B, D, T_max), the layout MS-TCN's models take
         y, mask = batch["labels"], batch["mask"]  # (B, T_max) labels padded with -100, mask 1/0
 
-An item is a dict: ``features (T, D) float32``, ``labels (T,) int64``, ``video`` (its name) and,
-with ``return_activity=True``, ``activity`` (``str`` or ``None``).
+An item (``ds[i]`` or ``ds["video_name"]``) is a dict:
+
+- ``features``: ``(T, D) float32``, or ``(D, T)`` with ``layout="DT"`` (what MS-TCN's models take,
+  so a loop needs no transposes; ``collate`` then gives ``(B, D, T_max)``);
+- ``labels``: ``(T,) int64`` class ids (names: ``ds.vocab[id]``, or ``ds.label_names(video)``);
+- ``video``: its name; with ``return_activity=True``, ``activity`` (``str`` or ``None``);
+- whatever ``transform(item)`` returns instead, when a transform is given.
+
+T is the number of stored frames: a container encoded with ``--sample-rate n`` holds every n-th
+source frame, and items hold exactly those (``tasz decode`` can repeat them back to the source rate).
 
 The file is opened lazily, once per process: the dataset pickles as its path and options, never
 an open handle, so ``DataLoader`` workers work under both ``fork`` and ``spawn``.
 """
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from .container.reader import Container, open_container
 from .decode.torch_backend import decode_segments_torch, resolve_device
-from .errors import UsageError
+from .errors import UnknownVideo, UsageError
 
-__all__ = ["TaszDataset", "collate", "IGNORE_INDEX"]
+__all__ = ["TaszDataset", "collate", "IGNORE_INDEX", "LAYOUTS"]
 
 IGNORE_INDEX = -100  # the label of padded frames (CrossEntropyLoss's default ignore_index)
+LAYOUTS = ("TD", "DT")  # features (T, D) per item, or (D, T) as MS-TCN's models take them
 
 
 class TaszDataset(torch.utils.data.Dataset):
@@ -48,15 +59,28 @@ class TaszDataset(torch.utils.data.Dataset):
         cache_dtype: store cached features in this dtype (e.g. ``torch.float16`` halves the memory);
             items are always float32.
         return_activity: add the video's activity to each item.
+        transform: called on each item dict; its result is the item (with ``num_workers > 0`` under
+            ``spawn`` it must pickle: a module-level function, not a lambda).
+        layout: ``"TD"`` (default): ``features (T, D)``; ``"DT"``: ``features (D, T)``.
+
+    Attributes: ``videos`` (names), ``vocab`` (class names by id), ``activities`` (per video, or
+    None), ``num_frames`` (per video), ``feature_dim``.
     """
 
     def __init__(self, path: str | os.PathLike, *, videos: Sequence[str] | None = None, device=None,
-                 cache: bool = False, cache_dtype: torch.dtype | None = None, return_activity: bool = False):
+                 cache: bool = False, cache_dtype: torch.dtype | None = None, return_activity: bool = False,
+                 transform: Callable[[dict[str, Any]], Any] | None = None, layout: str = "TD"):
+        if layout not in LAYOUTS:
+            raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+        if transform is not None and not callable(transform):
+            raise UsageError(f"transform must be callable, not {type(transform).__name__}")
         self.path = Path(path)
         self.device = None if device is None else resolve_device(device)
         self.cache = bool(cache)
         self.cache_dtype = cache_dtype
         self.return_activity = bool(return_activity)
+        self.transform = transform
+        self.layout = layout
         with open_container(self.path) as c:
             if videos is None:
                 videos = c.videos
@@ -66,6 +90,8 @@ class TaszDataset(torch.utils.data.Dataset):
             self.vocab: list[str] = list(c.vocab)
             self.feature_dim: int = c.decoder.feature_dim
             self.num_frames: list[int] = [c.num_frames(v) for v in self.videos]
+            self.activities: list[str | None] = [c.activity(v) for v in self.videos]
+        self._index = {v: i for i, v in enumerate(self.videos)}
         self._container: Container | None = None
         self._pid: int | None = None
         self._cached: dict[int, torch.Tensor] = {}
@@ -73,10 +99,36 @@ class TaszDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.videos)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} videos")
-        i %= len(self)
+    def index(self, video: str | int) -> int:
+        """Position of a video given by name (or position); ``UnknownVideo`` (a ``KeyError``) if absent."""
+        if isinstance(video, str):
+            i = self._index.get(video)
+            if i is None:
+                close = difflib.get_close_matches(video, self.videos, n=3)
+                hint = f"; close matches: {', '.join(close)}" if close else f" ({len(self)} videos)"
+                raise UnknownVideo(f"{self.path}: no video {video!r} in this dataset{hint}")
+            return i
+        if isinstance(video, bool) or not isinstance(video, (int, np.integer)):
+            raise TypeError(f"a video is a name (str) or a position (int), not {type(video).__name__}")
+        if not -len(self) <= video < len(self):
+            raise IndexError(f"index {video} out of range for {len(self)} videos")
+        return int(video) % len(self)
+
+    def activity(self, video: str | int) -> str | None:
+        """The activity of a video (by name or position), or None when the file has none."""
+        return self.activities[self.index(video)]
+
+    def label_names(self, video: str | int) -> list[str]:
+        """Per-frame class names of a video, as its groundTruth file lists them."""
+        i = self.index(video)
+        return [self.vocab[a] for a in self._open().labels(self.videos[i]).tolist()]
+
+    def collate(self, batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """``collate`` for this dataset's layout (``collate_fn=ds.collate``)."""
+        return collate(batch, layout=self.layout)
+
+    def __getitem__(self, key: int | str) -> dict[str, Any]:
+        i = self.index(key)
         c = self._open()
         video = self.videos[i]
         features = self._cached.get(i)
@@ -91,19 +143,23 @@ class TaszDataset(torch.utils.data.Dataset):
         item = {"features": features, "labels": torch.from_numpy(c.labels(video)).to(features.device),
                 "video": video}
         if self.return_activity:
-            item["activity"] = c.activity(video)
-        return item
+            item["activity"] = self.activities[i]
+        return item if self.transform is None else self.transform(item)
 
     def _decode(self, c: Container, video: str) -> torch.Tensor:
         if self.device is None or self.device.type == "cpu":  # numpy is the fastest CPU decoder
-            return torch.from_numpy(c.decode(video))
-        return decode_segments_torch(c.decoder, c.codes(video), *c.segments(video), device=self.device)
+            x = torch.from_numpy(c.decode(video))
+        else:
+            x = decode_segments_torch(c.decoder, c.codes(video), *c.segments(video), device=self.device)
+        return x.T.contiguous() if self.layout == "DT" else x
 
     def _open(self) -> Container:
         """The container, opened once per process (a forked worker reopens its own)."""
         if self._container is None or self._pid != os.getpid():
             self._container = open_container(self.path)
             self._pid = os.getpid()
+            if torch.utils.data.get_worker_info() is not None:
+                worker_init()
         return self._container
 
     def __getstate__(self) -> dict[str, Any]:
@@ -117,23 +173,45 @@ class TaszDataset(torch.utils.data.Dataset):
         return f"TaszDataset({str(self.path)!r}, {len(self)} videos)"
 
 
-def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def worker_init(worker_id: int | None = None) -> None:
+    """One BLAS thread (torch's and numpy's) in this process: ``num_workers`` decoding workers then use
+    ``num_workers`` cores instead of spin-waiting for more. ``TaszDataset`` runs it in each of its
+    ``DataLoader`` workers; usable as ``worker_init_fn`` elsewhere."""
+    from .decode.numpy_backend import set_blas_threads
+
+    torch.set_num_threads(1)
+    set_blas_threads(1)
+
+
+def collate(batch: Sequence[dict[str, Any]], layout: str | None = None) -> dict[str, Any]:
     """Pad a list of items to the longest video, as MS-TCN's batch generator does.
 
-    Returns ``features (B, T_max, D) float32`` (zero-padded), ``labels (B, T_max) int64`` (padded
-    with ``IGNORE_INDEX``), ``mask (B, T_max) float32`` (1 on real frames), ``lengths (B,) int64``,
-    ``videos`` (names) and, when the items have it, ``activities``.
+    Returns ``features (B, T_max, D) float32`` (``(B, D, T_max)`` for ``"DT"`` items; zero-padded),
+    ``labels (B, T_max) int64`` (padded with ``IGNORE_INDEX``), ``mask (B, T_max) float32`` (1 on
+    real frames; MS-TCN's models take ``mask[:, None]``), ``lengths (B,) int64``, ``videos``
+    (names) and, when the items have it, ``activities``. ``layout`` (``"TD"`` or ``"DT"``)
+    defaults to what the items' shapes show (``"TD"`` if both fit); ``TaszDataset.collate`` passes
+    the dataset's.
     """
     if not batch:
         raise ValueError("cannot collate an empty batch")
     lengths = [int(b["labels"].shape[0]) for b in batch]
-    B, T, D = len(batch), max(lengths), int(batch[0]["features"].shape[1])
+    if layout is None:
+        td = all(b["features"].shape[0] == n for b, n in zip(batch, lengths))
+        layout = "TD" if td or not all(b["features"].shape[1] == n for b, n in zip(batch, lengths)) else "DT"
+    elif layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    dt = layout == "DT"
+    B, T, D = len(batch), max(lengths), int(batch[0]["features"].shape[0 if dt else 1])
     dev = batch[0]["features"].device
-    features = torch.zeros(B, T, D, dtype=torch.float32, device=dev)
+    features = torch.zeros((B, D, T) if dt else (B, T, D), dtype=torch.float32, device=dev)
     labels = torch.full((B, T), IGNORE_INDEX, dtype=torch.long, device=dev)
     mask = torch.zeros(B, T, dtype=torch.float32, device=dev)
     for j, (b, n) in enumerate(zip(batch, lengths)):
-        features[j, :n] = b["features"]
+        if dt:
+            features[j, :, :n] = b["features"]
+        else:
+            features[j, :n] = b["features"]
         labels[j, :n] = b["labels"]
         mask[j, :n] = 1
     out = {"features": features, "labels": labels, "mask": mask,

@@ -49,7 +49,7 @@ def test_items(tasz, expected):
 
 def test_videos_subset_and_unknown_names(tasz):
     assert [TaszDataset(tasz, videos=["c", "a"])[i]["video"] for i in range(2)] == ["c", "a"]
-    with pytest.raises(UsageError, match="b_2"):
+    with pytest.raises(KeyError, match="b_2"):  # UnknownVideo, naming close matches
         TaszDataset(tasz, videos=["b2"])
 
 
@@ -117,3 +117,52 @@ def test_dataloader_workers(tasz, expected, context):
             check_item({"video": v, "features": batch["features"][j, :n], "labels": batch["labels"][j, :n]}, expected)
             seen.append(v)
     assert sorted(seen) == sorted(expected)
+
+
+def test_index_by_name_and_video_facts(tasz, expected):
+    ds = TaszDataset(tasz)
+    assert ds["b_2"]["video"] == "b_2" and torch.equal(ds["b_2"]["features"], ds[1]["features"])
+    with pytest.raises(KeyError, match="b_2"):  # close matches named
+        ds["b2"]
+    with pytest.raises(TypeError):
+        ds[1.5]
+    sub = TaszDataset(tasz, videos=["c", "a"])
+    assert sub["a"]["video"] == "a" and sub.index("a") == 1
+    with pytest.raises(KeyError):
+        sub["b_2"]  # in the file, not in this dataset
+    assert ds.videos == ["a", "b_2", "c", "d"] and ds.vocab[0] == "background"
+    assert ds.activities == ["cereals", None, "tea", "tea"]
+    assert ds.activity("c") == "tea" and ds.activity(1) is None
+    names = ds.label_names("c")
+    assert names == [ds.vocab[i] for i in expected["c"][1]] and len(names) == ds.num_frames[2]
+
+
+def test_transform_hook(tasz, expected):
+    def add_doubled(item):
+        item["doubled"] = item["features"] * 2
+        return item
+
+    ds = TaszDataset(tasz, transform=add_doubled)
+    item = ds["a"]
+    check_item(item, expected)
+    assert torch.allclose(item["doubled"], item["features"] * 2)
+    with pytest.raises(UsageError):
+        TaszDataset(tasz, transform="not callable")
+
+
+def test_dt_layout_needs_no_transposes(tasz, expected):
+    ds = TaszDataset(tasz, layout="DT", cache=True, return_activity=True)
+    for v, (x, y, _) in expected.items():
+        item = ds[v]
+        assert item["features"].shape == (ds.feature_dim, len(y)) and item["features"].is_contiguous()
+        np.testing.assert_allclose(item["features"].numpy(), x.T, rtol=0, atol=1e-5 * np.abs(x).max())
+    for batch in (ds.collate([ds[0], ds[2]]), collate([ds[0], ds[2]])):
+        T = max(len(expected["a"][1]), len(expected["c"][1]))
+        assert batch["features"].shape == (2, ds.feature_dim, T) and batch["mask"].shape == (2, T)
+        n = len(expected["a"][1])
+        torch.testing.assert_close(batch["features"][0, :, :n], ds[0]["features"])
+        assert (batch["features"][0, :, n:] == 0).all()
+    assert TaszDataset(tasz).collate([TaszDataset(tasz)[0]])["features"].shape[1:] == (len(expected["a"][1]),
+                                                                                          ds.feature_dim)
+    with pytest.raises(UsageError, match="layout"):
+        TaszDataset(tasz, layout="TDX")
