@@ -18,10 +18,14 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
 @click.option("--split", type=int, default=1, show_default=True, help="Split number of the bundles.")
 @click.option("--part", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
               help="Which part of the split to encode.")
-@click.option("--sample-rate", type=int, default=1, show_default=True, help="Keep every n-th frame.")
-@click.option("--background", multiple=True, default=("background",), show_default=True,
-              help="Background class name (repeatable).")
-@click.option("--activity-pattern", default=None, help="Regex whose first group is a video's activity.")
+@click.option("--sample-rate", type=int, default=None,
+              help="Keep every n-th frame [a recognised benchmark's convention (50Salads: 2), else 1].")
+@click.option("--background", multiple=True, default=("auto",), show_default=True,
+              help="Background class name (repeatable); auto: a recognised benchmark's (GTEA background, "
+                   "50Salads action_start/action_end, Breakfast SIL), else 'background' if in mapping.txt; "
+                   "none: no background class.")
+@click.option("--activity-pattern", default=None,
+              help="Regex whose first group is a video's activity [a recognised benchmark's].")
 @click.option("--trim", is_flag=True, help="Truncate videos whose feature and label lengths differ.")
 @click.option("--method", type=click.Choice(METHODS), default="inversion", show_default=True,
               help="inversion | encoded (encoder means) | tca (random codes) | mean | coreset.")
@@ -59,8 +63,14 @@ def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pa
     Interrupted encodes resume when the same command is run again. Under torchrun, training is
     data-parallel, ranks share the inversion, and rank 0 writes the file.
     """
+    from tascodec.data.known import background_choice, dataset_defaults
     from tascodec.encode.pipeline import encode
 
+    chosen = dataset_defaults(data_dir, labels, background=background_choice(background),
+                              activity_pattern=activity_pattern, sample_rate=sample_rate)
+    if chosen.note and int(os.environ.get("RANK", "0")) == 0:
+        click.echo(chosen.note, err=True)
+    background, activity_pattern, sample_rate = chosen.background, chosen.activity_pattern, chosen.sample_rate
     if out is None:
         out = Path(Path(labels if labels is not None else data_dir).resolve().name + ".tasz")
     path = encode(data_dir, out, labels=labels, split=split, part=part, sample_rate=sample_rate,

@@ -13,9 +13,11 @@ import click
 @click.option("--labels", type=click.Path(file_okay=False), help="Labels folder when features live apart.")
 @click.option("--split", default="1", show_default=True,
               help="Split number (train on train, test on test), or 'all': every split and their mean.")
-@click.option("--sample-rate", default=1, show_default=True)
-@click.option("--background", multiple=True, default=("background",), show_default=True,
-              help="Background class names (left out of Edit and F1).")
+@click.option("--sample-rate", type=int, default=None,
+              help="Keep every n-th frame [a recognised benchmark's convention (50Salads: 2), else 1].")
+@click.option("--background", multiple=True, default=("auto",), show_default=True,
+              help="Background class names, left out of Edit and F1 (repeatable); auto: a recognised "
+                   "benchmark's, else 'background' if in mapping.txt; none: no background class.")
 @click.option("--epochs", default=50, show_default=True)
 @click.option("--lr", default=5e-4, show_default=True)
 @click.option("--batch-size", default=1, show_default=True)
@@ -33,10 +35,15 @@ def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr
         channels, seed, seeds, device, no_original, as_json, quiet):
     """Score MS-TCN trained on DATA_DIR's train split and on each --tasz container, tested on the original test split."""
     from tascodec.bench.evaluate import format_table, rows_to_json, run_eval, warnings_of
+    from tascodec.data.known import background_choice, dataset_defaults
     from tascodec.errors import UsageError
 
     if no_original and not containers:
         raise UsageError("nothing to evaluate: give --tasz FILE or drop --no-original")
+    chosen = dataset_defaults(data_dir, labels, background=background_choice(background), sample_rate=sample_rate)
+    if chosen.note:
+        click.echo(chosen.note, err=True)
+    background, sample_rate = chosen.background, chosen.sample_rate
     rows = run_eval(data_dir, containers, labels=labels, split=split, sample_rate=sample_rate,
                     background=background, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, seeds=seeds,
                     device=device, include_original=not no_original, progress=not quiet,
