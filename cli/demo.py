@@ -9,7 +9,8 @@ import click
               help="Folder for the demo's dataset and containers (replaced if an earlier demo made it).")
 @click.option("--quick", is_flag=True, help="A tiny version (seconds): small features, few epochs.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("-f", "--force", is_flag=True, help="Replace --out even if the demo did not make it.")
+@click.option("-f", "--force", is_flag=True, help="Replace --out if another tascodec command wrote it (a folder tascodec did not write "
+                   "is never replaced).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def cmd(out_dir, quick, seed, force, quiet):
     """Show tascodec at work on a built-in synthetic GTEA-like dataset (under a minute on 2 idle cores)."""

@@ -1,18 +1,38 @@
-"""Atomic output: build a file next to its destination, then rename it into place.
+"""Atomic outputs: every file and folder tascodec writes goes through the two helpers here.
 
-A crash, a kill or an exception never leaves a half-written file at the output path.
+One rule for all of them:
+
+* ``atomic_path(path)`` (a file): yields a temporary ``.NAME.XXXXXXXX.tmp`` beside ``path``; on success
+  it is renamed onto ``path``. An existing file is replaced only with ``force``.
+* ``atomic_dir(path, kind)`` (a folder): yields a temporary folder ``.NAME.XXXXXXXX.tmp/`` beside
+  ``path``, marked with a manifest ``.tasz-output.json`` (tool, kind of output, its files); on
+  success it takes the place of ``path``. An existing folder is used if it is empty, and replaced
+  (with ``force``) only if tascodec wrote it: its manifest is ours and names every file in it.
+  Anything else is refused, even with ``force``: tascodec never deletes what it did not write.
+  ``-o .`` (the current folder, which cannot be renamed) is replaced entry by entry instead.
+
+A crash, a kill or an exception never leaves a half-written output at ``path``.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import json
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from .errors import OutputExistsError, UsageError
 
+MANIFEST = ".tasz-output.json"
+TOOL = "tascodec"
 
+
+# --- files -------------------------------------------------------------------------------------
 def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
     """Refuse an existing output unless ``force``; refuse a missing parent folder."""
     p = Path(path)
@@ -34,18 +54,246 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """
     p = check_writable(path, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
     tmp_p = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_p, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the file the usual permissions
         yield tmp_p
-        with open(tmp_p, "rb+") as fh:
-            os.fsync(fh.fileno())
+        os.fsync(fd)
         if p.exists() and not force:  # appeared while we were writing
             raise OutputExistsError(f"{p}: already exists (use -f/--force to replace it)")
         os.replace(tmp_p, p)
     finally:
+        os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             tmp_p.unlink()
+
+
+def umask() -> int:
+    """The process's umask (read without changing it for longer than a moment)."""
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+# --- folders -----------------------------------------------------------------------------------
+def check_dir(path: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse a folder output that may not be written: see the module notes. Returns ``path``."""
+    p = Path(path)
+    if p.is_symlink():
+        raise UsageError(f"{p}: is a symbolic link; give the folder itself")
+    if not p.exists():
+        _check_ancestors(p)
+        return p
+    if not p.is_dir():
+        raise UsageError(f"{p}: exists and is not a folder")
+    if not os.listdir(p):
+        return p
+    why = _not_ours(p)
+    if why:
+        raise UsageError(f"{p}: exists and was not written by tascodec ({why}); refusing to replace it, "
+                         "even when forced: choose another folder or empty it")
+    if not force:
+        raise OutputExistsError(f"{p}: already exists")
+    return p
+
+
+def _check_ancestors(p: Path) -> None:
+    """Refuse a path below a file (missing folders are created, as ``mkdir -p`` does)."""
+    for a in Path(os.path.abspath(p)).parents:
+        if a.exists():
+            if not a.is_dir():
+                raise UsageError(f"{p}: {a} is not a folder")
+            return
+
+
+def make_parents(p: Path) -> list[Path]:
+    """Create the missing folders above ``p`` (with the umask, as ``mkdir -p``); returns them, top first."""
+    missing = []
+    for a in Path(os.path.abspath(p)).parents:
+        if a.exists():
+            break
+        missing.append(a)
+    for a in reversed(missing):
+        a.mkdir(exist_ok=True)
+    return missing[::-1]
+
+
+def remove_made(folders: list[Path]) -> None:
+    """Remove the folders ``make_parents`` made, deepest first, if they are still empty."""
+    for a in reversed(folders):
+        with contextlib.suppress(OSError):
+            a.rmdir()
+
+
+def output_kind(path: str | os.PathLike) -> str | None:
+    """The kind of output tascodec wrote at ``path`` (its manifest's), or None if not ours."""
+    p = Path(path)
+    if p.is_symlink() or not p.is_dir() or _not_ours(p):
+        return None
+    return _read_manifest(p).get("kind")
+
+
+class AtomicDir:
+    """A folder output being built: ``path`` is the temporary folder to fill, ``commit()`` installs it.
+
+    ``discard()`` (always call it, e.g. in ``finally``) removes what was not committed. ``atomic_dir``
+    is the usual way to use it; this class serves code that already has its own ``try``/``finally``.
+    """
+
+    def __init__(self, path: str | os.PathLike, kind: str, force: bool = False):
+        self.out, self.kind, self.force = check_dir(path, force), kind, force
+        self.target = Path(os.path.abspath(self.out))
+        self._made, self._done, self.path = make_parents(self.target), False, None
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent))
+            _write_manifest(self.path, {"tool": TOOL, "kind": kind, "state": "building"})
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self) -> Path:
+        """Install the finished folder at the output path (checked again first); returns that path."""
+        _write_manifest(self.path, {"tool": TOOL, "kind": self.kind, "files": _entries(self.path)})
+        os.chmod(self.path, 0o777 & ~umask())  # mkdtemp makes 0700
+        check_dir(self.out, self.force)  # it may have changed while we were writing
+        _install(self.path, self.target)
+        self._done = True
+        return self.out
+
+    def discard(self) -> None:
+        """Remove the temporary folder (after ``commit`` it holds at most the replaced output)."""
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+        if not self._done:
+            remove_made(self._made)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, kind: str, force: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it becomes ``path``.
+
+    ``kind`` names the output in the manifest (``restored-dataset``, ``split``, ...). On any
+    exception the temporary folder is removed and ``path`` is untouched.
+    """
+    d = AtomicDir(path, kind, force)
+    try:
+        yield d.path
+        d.commit()
+    finally:
+        d.discard()
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Put the finished ``tmp`` in the place of ``target`` (missing, empty, or ours and checked)."""
+    if _holds_cwd(target):
+        _install_in_place(tmp, target)
+    elif not target.exists():
+        try:
+            os.rename(tmp, target)
+        except OSError as e:
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise OutputExistsError(f"{target}: appeared while writing") from None
+            raise
+    elif not _exchange(tmp, target):  # atomic swap where the OS can; tmp then holds the old output
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        os.replace(target, aside)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            os.replace(aside, target)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _install_in_place(tmp: Path, target: Path) -> None:
+    """Replace the content of ``target`` (the current folder, which cannot be renamed) entry by entry.
+
+    Its manifest names the old and the new files until the end, so a kill on the way leaves a
+    folder that is still recognisably ours (and ``-f`` replaces it).
+    """
+    old = _read_manifest(target).get("files", []) if (target / MANIFEST).is_file() else []
+    new = _read_manifest(tmp)
+    _write_manifest(target, {**new, "files": sorted(set(old) | set(new["files"]))})
+    for rel in sorted(old, key=lambda r: (-r.count("/"), r)):  # files, then folders deepest first
+        p = target / rel.rstrip("/")
+        with contextlib.suppress(FileNotFoundError, OSError):
+            p.rmdir() if rel.endswith("/") else p.unlink()
+    for entry in sorted(tmp.iterdir()):
+        if entry.name != MANIFEST:
+            os.replace(entry, target / entry.name)
+    os.replace(tmp / MANIFEST, target / MANIFEST)
+
+
+def _holds_cwd(target: Path) -> bool:
+    cwd, t = os.path.realpath(os.getcwd()), os.path.realpath(target)
+    return cwd == t or cwd.startswith(t.rstrip(os.sep) + os.sep)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+# --- the manifest ------------------------------------------------------------------------------
+def _entries(root: Path) -> list[str]:
+    """Every entry under ``root`` but the manifest, as relative POSIX paths (folders end in ``/``)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root)
+        for d in dirnames:
+            full = Path(dirpath) / d
+            out.append((rel / d).as_posix() + ("" if full.is_symlink() else "/"))
+        out.extend((rel / f).as_posix() for f in filenames)
+    return sorted(e for e in out if e != MANIFEST)
+
+
+def _write_manifest(folder: Path, doc: dict) -> None:
+    from . import __version__
+
+    text = json.dumps({"tool": doc["tool"], "version": __version__, **doc}, indent=1) + "\n"
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def _read_manifest(folder: Path) -> dict:
+    try:
+        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _not_ours(folder: Path) -> str | None:
+    """None if tascodec wrote the non-empty ``folder`` (manifest names every entry), else why not."""
+    m = folder / MANIFEST
+    if m.is_symlink() or not m.is_file():
+        return f"it has no {MANIFEST}"
+    doc = _read_manifest(folder)
+    files = doc.get("files")
+    if doc.get("tool") != TOOL or not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return f"its {MANIFEST} is not tascodec's"
+    listed = set(files)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel = Path(dirpath).relative_to(folder)
+        for d in sorted(dirnames):
+            e = (rel / d).as_posix()
+            if not ({e + "/", e} & listed):
+                return f"{e}/ is not one of its files"
+        for f in sorted(filenames):
+            e = (rel / f).as_posix()
+            if e != MANIFEST and e not in listed:
+                return f"{e} is not one of its files"
+    return None

@@ -5,7 +5,6 @@ the original features -> train the reference backbone on original and restored d
 """
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import OutputExistsError
-
-MARKER = ".tasz-demo"  # a folder holding this file was made by the demo and may be replaced
+from ._io import atomic_dir, output_kind
 
 
 @dataclass(frozen=True)
@@ -38,18 +35,6 @@ DEFAULT = DemoSize()
 # a reference that learns (2 epochs at lr 5e-4 predicted the majority class: nothing to retain)
 QUICK = DemoSize(dim=64, length_scale=0.05, encode_epochs=3, iters=20, eval_epochs=10, eval_lr=5e-3, stages=2,
                  layers=3, hidden=64, latent_dim=16)
-
-
-def prepare_folder(out: Path, force: bool) -> None:
-    """Create ``out``; replace it only if an earlier demo made it, or with ``force``."""
-    if out.exists():
-        if not out.is_dir():
-            raise OutputExistsError(f"{out}: exists and is not a folder")
-        if any(out.iterdir()) and not (out / MARKER).exists() and not force:
-            raise OutputExistsError(f"{out}: exists and was not made by tasz demo")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    (out / MARKER).write_text("made by tasz demo; rerunning the demo replaces this folder\n")
 
 
 def ratio(raw_bytes: int, path: Path) -> str:
@@ -79,7 +64,23 @@ def restoration_error(data_dir: Path, container_path: Path) -> dict[str, float]:
 
 def run_demo(out_dir: str | Path = "tasz-demo", *, size: DemoSize = DEFAULT, force: bool = False,
              seed: int = 0, progress: bool = True, echo: Callable[[str], None] = print) -> dict:
-    """Run every stage, echo progress lines and a summary; return the figures."""
+    """Run every stage, echo progress lines and a summary; return the figures.
+
+    The folder is built beside ``out_dir`` and appears when the demo is done (``tascodec._io``'s
+    folder rule): a folder an earlier demo made is replaced, another one tascodec wrote only with
+    ``force``, and one tascodec did not write never.
+    """
+    t0 = time.monotonic()
+    out = Path(out_dir)
+    with atomic_dir(out, "demo", force or output_kind(out) == "demo") as work:
+        result = _stages(work, out=out, t0=t0, size=size, seed=seed, progress=progress, echo=echo)
+    echo(f"files left in {out}/ (dataset, containers); finished in {time.monotonic() - t0:.0f} s")
+    return result
+
+
+def _stages(work: Path, *, out: Path, t0: float, size: DemoSize, seed: int, progress: bool,
+            echo: Callable[[str], None]) -> dict:
+    """The demo's stages, writing into ``work`` (which becomes ``out`` when they are done)."""
     from ._format import human_bytes
     from .bench.evaluate import format_table, raw_feature_bytes, retained_text, run_eval
     from .data.layout import read_dataset
@@ -87,26 +88,22 @@ def run_demo(out_dir: str | Path = "tasz-demo", *, size: DemoSize = DEFAULT, for
     from .encode.pipeline import encode
     from .subset import subset_file
 
-    t0 = time.monotonic()
-    out = Path(out_dir)
-    prepare_folder(out, force)
-
     def step(msg: str) -> None:
         echo(f"[{time.monotonic() - t0:5.1f}s] {msg}")
 
     step(f"1/5 synthesizing a GTEA-like dataset ({size.dim}-d features) in {out / 'gtea'}")
-    data = synthesize(out / "gtea", like="gtea", dim=size.dim, length_scale=size.length_scale, seed=seed)
+    data = synthesize(work / "gtea", like="gtea", dim=size.dim, length_scale=size.length_scale, seed=seed)
     train = read_dataset(data)
     raw = raw_feature_bytes(train)
     step(f"    {len(train)} training videos, {train.total_frames} frames, {human_bytes(raw)} of float32 features")
 
     step("2/5 encoding: training the generative prior, then inverting K = 8 codes per segment")
-    full = encode(data, out / "gtea.tasz", K=8, epochs=size.encode_epochs, iters=size.iters, seed=seed,
+    full = encode(data, work / "gtea.tasz", K=8, epochs=size.encode_epochs, iters=size.iters, seed=seed,
                   hidden=size.hidden, latent_dim=size.latent_dim, progress=progress)
     step(f"    {full.name}: {human_bytes(full.stat().st_size)} ({ratio(raw, full)})")
 
     step("3/5 keeping the most diverse half of the videos (farthest-point sampling on action orders)")
-    report = subset_file(full, out / "gtea-half.tasz", ratio=0.5, seed=seed)
+    report = subset_file(full, work / "gtea-half.tasz", ratio=0.5, seed=seed)
     half = report.output
     step(f"    {half.name}: {len(report.kept)} of {report.total} videos, {human_bytes(half.stat().st_size)} "
          f"({ratio(raw, half)}); mean action-order distance {report.mean_distance_kept:.2f} kept vs "
@@ -126,6 +123,5 @@ def run_demo(out_dir: str | Path = "tasz-demo", *, size: DemoSize = DEFAULT, for
     echo(f"original features {human_bytes(raw)} -> {full.name} {human_bytes(full.stat().st_size)} "
          f"({ratio(raw, full)}), restored-feature error {err['relative_error']:.3f}, "
          f"scores retained {retained_text(best)}")
-    echo(f"files left in {out}/ (dataset, containers); finished in {time.monotonic() - t0:.0f} s")
     return {"raw_bytes": raw, "container_bytes": full.stat().st_size, "subset_bytes": half.stat().st_size,
             **err, "rows": rows}

@@ -79,7 +79,8 @@ def test_dataset_layout_reads_back(tasz, tmp_path):
     out = tmp_path / "restored"
     r = run(tasz, "-o", out)
     assert r.exit_code == 0, r.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["features", "groundTruth", "mapping.txt", "splits"]
+    assert sorted(p.name for p in out.iterdir()) == [".tasz-output.json", "features", "groundTruth", "mapping.txt",
+                                                     "splits"]  # the manifest marks it as written by tascodec
     assert [p.name for p in (out / "splits").iterdir()] == ["train.split2.bundle"]
     ds = read_dataset(out, split=2)
     with tascodec.open(tasz) as c:

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import tascodec
 from tascodec.cli.main import cli
-from tascodec.demo import MARKER, prepare_folder
+from tascodec._io import output_kind
 
 
 def test_quick_demo_runs_end_to_end_and_reruns(tmp_path):
@@ -24,16 +24,15 @@ def test_quick_demo_runs_end_to_end_and_reruns(tmp_path):
     assert full.verify() == [] and half.verify() == []
     assert 0 < half.num_videos < full.num_videos
     assert set(half.videos) <= set(full.videos)
-    # a second run may replace the demo's own folder without --force
-    prepare_folder(out, force=False)
-    assert [p.name for p in out.iterdir()] == [MARKER]
+    # marked as the demo's own folder, which a second run replaces without --force (tests/test_output_safety.py)
+    assert output_kind(out) == "demo"
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     r = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path / "mine"), "-q"])
-    assert r.exit_code == 1 and "not made by tasz demo" in r.output
+    assert r.exit_code == 1 and "not written by tascodec" in r.output
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 

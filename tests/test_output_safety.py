@@ -4,7 +4,11 @@ Folder outputs (``decode -o``, ``split``, ``synth``, ``demo``) share one matrix 
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from tascodec.cli.main import cli
@@ -27,3 +31,158 @@ def test_decode_video_appends_npy_suffix_like_np_save(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "out3.txt.npy").is_file()
     r = invoke("decode", src, "--video", "a", "-o", tmp_path / "out2")  # the same file: needs -f
     assert r.exit_code == 1 and "out2.npy: already exists" in r.output
+
+
+# --- the folder matrix: decode -o, split, synth, demo --------------------------------------------
+MANIFEST = ".tasz-output.json"
+
+
+class Folder:
+    """One folder-writing command: how to run it into ``out`` and what kind of output it makes."""
+
+    def __init__(self, name, kind, argv, rerun_needs_force=True):
+        self.name, self.kind, self._argv, self.rerun_needs_force = name, kind, argv, rerun_needs_force
+
+    def run(self, src, out, *extra):
+        return CliRunner().invoke(cli, [str(a) for a in self._argv(src, out)] + list(extra))
+
+
+FOLDERS = [
+    Folder("decode", "restored-dataset", lambda src, out: ["decode", src / "x.tasz", "-o", out]),
+    Folder("split", "split", lambda src, out: ["split", src / "x.tasz", "-o", out]),
+    Folder("synth", "synthetic-dataset",
+           lambda src, out: ["synth", out, "--videos", "4", "--dim", "8", "--length-scale", "0.05"]),
+    # the demo's stages are replaced by a tiny one (tests/test_demo.py runs the real ones); a rerun
+    # may replace the demo's own folder without --force
+    Folder("demo", "demo", lambda src, out: ["demo", "--quick", "-q", "--out", out], rerun_needs_force=False),
+]
+
+
+def _fake_demo_stages(work, **kw):
+    (work / "gtea.tasz").write_bytes(b"container")
+    (work / "sub").mkdir()
+    (work / "sub" / "f.txt").write_text("x")
+    return {}
+
+
+@pytest.fixture(params=FOLDERS, ids=lambda f: f.name)
+def cmd(request, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_test_container(src / "x.tasz", split=2, activities=["p", "q", "p"])
+    if request.param.name == "demo":
+        import tascodec.demo
+
+        monkeypatch.setattr(tascodec.demo, "_stages", _fake_demo_stages)
+    request.param.src = src
+    return request.param
+
+
+@pytest.fixture()
+def root(tmp_path):
+    r = tmp_path / "w"
+    r.mkdir()
+    return r
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else b"/")
+            for p in sorted(path.rglob("*"))}
+
+
+def one_error_line(r) -> str:
+    assert r.exit_code == 1, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tasz: error:"), r.stderr
+    assert "Traceback" not in r.output
+    return lines[0]
+
+
+def test_new_folder_carries_a_manifest_of_its_files(cmd, root):
+    out = root / "out"
+    r = cmd.run(cmd.src, out)
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / MANIFEST).read_text())
+    assert m["tool"] == "tascodec" and m["kind"] == cmd.kind
+    entries = {str(p.relative_to(out)) + ("/" if p.is_dir() else "") for p in out.rglob("*")}
+    assert set(m["files"]) == entries - {MANIFEST}
+    assert [p.name for p in root.iterdir()] == ["out"]  # no temporaries beside it
+
+
+def test_rerun_needs_force_and_replaces_only_our_folder(cmd, root):
+    out = root / "out"
+    assert cmd.run(cmd.src, out).exit_code == 0
+    (out / MANIFEST).write_text((out / MANIFEST).read_text())  # untouched bytes, fresh mtime
+    before = snapshot(out)
+    r = cmd.run(cmd.src, out)
+    if cmd.rerun_needs_force:
+        assert "already exists" in one_error_line(r) and "--force" in r.stderr
+        assert snapshot(out) == before
+    else:
+        assert r.exit_code == 0, r.output
+    r = cmd.run(cmd.src, out, "-f")
+    assert r.exit_code == 0, r.output
+    assert sorted(snapshot(out)) == sorted(before)
+    assert [p.name for p in root.iterdir()] == ["out"]  # nothing moved aside and left
+
+
+def test_empty_folder_is_used(cmd, root):
+    (root / "out").mkdir()
+    r = cmd.run(cmd.src, root / "out")
+    assert r.exit_code == 0, r.output
+    assert (root / "out" / MANIFEST).is_file()
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_foreign_folder_is_never_replaced(cmd, root, force):
+    out = root / "out"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    (out / "features").mkdir()  # looks like a dataset: still not ours
+    before = snapshot(root)
+    line = one_error_line(cmd.run(cmd.src, out, *(["-f"] if force else [])))
+    assert "not written by tascodec" in line and str(out) in line
+    assert snapshot(root) == before
+
+
+def test_our_folder_with_a_file_of_the_user_is_not_replaced(cmd, root):
+    out = root / "out"
+    assert cmd.run(cmd.src, out).exit_code == 0
+    sub = next(p for p in out.iterdir() if p.is_dir()) if any(p.is_dir() for p in out.iterdir()) else out
+    (sub / "my-notes.txt").write_text("mine")
+    before = snapshot(root)
+    line = one_error_line(cmd.run(cmd.src, out, "-f"))
+    assert "my-notes.txt" in line and "not written by tascodec" in line
+    assert snapshot(root) == before
+
+
+def test_a_file_at_the_path_is_refused(cmd, root):
+    (root / "out").write_text("a file")
+    r = cmd.run(cmd.src, root / "out", "-f")
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "not a folder" in r.output or "is a file" in r.output  # synth: click's own check (exit 2)
+    assert (root / "out").read_text() == "a file" and [p.name for p in root.iterdir()] == ["out"]
+
+
+def test_output_dot_in_place(cmd, root, monkeypatch):
+    out = root / "out"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    r = cmd.run(cmd.src, Path("."))
+    assert r.exit_code == 0, r.output
+    first = snapshot(out)
+    assert MANIFEST in first
+    r = cmd.run(cmd.src, Path("."), "-f")  # replaces the current folder's content: no EBUSY, no ..xxxx.old
+    assert r.exit_code == 0, r.output
+    assert sorted(snapshot(out)) == sorted(first)
+    assert [p.name for p in root.iterdir()] == ["out"]
+    (out / "mine.txt").write_text("mine")
+    assert "not written by tascodec" in one_error_line(cmd.run(cmd.src, Path("."), "-f"))
+    assert (out / "mine.txt").read_text() == "mine"
+
+
+def test_a_symlink_is_refused(cmd, root):
+    (root / "real").mkdir()
+    (root / "link").symlink_to(root / "real")
+    assert "symbolic link" in one_error_line(cmd.run(cmd.src, root / "link", "-f"))
+    assert list((root / "real").iterdir()) == []

@@ -29,15 +29,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import OutputExistsError, UsageError
+from .._io import atomic_dir
+from ..errors import UsageError
 from .segments import frame_layout
 
 __all__ = ["BENCHMARKS", "Benchmark", "VideoSpec", "synthesize", "video_names", "sample_labels", "plan"]
@@ -575,36 +574,6 @@ def _ar1(rng: np.random.Generator, T: int, r: int, phi: float, sd: float, chunk:
 # --------------------------------------------------------------------------------------------
 # Writing the dataset.
 # --------------------------------------------------------------------------------------------
-def _prepare_out(out_dir: Path, force: bool) -> None:
-    """Refuse an existing non-empty ``out_dir`` unless ``force`` and it looks like a dataset."""
-    if out_dir.exists() or out_dir.is_symlink():
-        if not out_dir.is_dir():
-            raise UsageError(f"{out_dir}: exists and is not a folder")
-        entries = list(out_dir.iterdir())
-        if entries and not force:
-            raise OutputExistsError(f"{out_dir}: already exists and is not empty")
-        if entries and not any((out_dir / n).exists() for n in ("mapping.txt", "features", "groundTruth")):
-            raise UsageError(f"{out_dir}: not a TAS dataset folder (no mapping.txt, features/ or "
-                             "groundTruth/); refusing to replace it even when forced")
-
-
-def _install(tmp: Path, out_dir: Path, force: bool) -> None:
-    """Move the finished dataset ``tmp`` onto ``out_dir`` (replacing it when ``force``)."""
-    if out_dir.exists():
-        _prepare_out(out_dir, force)  # it may have changed while we were writing
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        os.replace(out_dir, old / "d")
-        try:
-            os.replace(tmp, out_dir)
-        except BaseException:
-            os.replace(old / "d", out_dir)
-            raise
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out_dir)
-
-
 def _write_text(path: Path, lines: Iterator[str] | list[str]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.writelines(f"{line}\n" for line in lines)
@@ -628,7 +597,8 @@ def synthesize(out_dir: str | os.PathLike, like: str = "gtea", videos: int | Non
             ``(D, T)`` array) or ``F`` (column-major, as ``np.save(p, y.T)`` of a ``(T, D)`` array);
             the values are the same either way.
     Raises:
-        UsageError: a bad option; OutputExistsError: ``out_dir`` is a non-empty folder.
+        UsageError: a bad option, or ``out_dir`` is a folder tascodec did not write (never replaced);
+        OutputExistsError: ``out_dir`` is a non-empty folder and ``force`` is not given.
     """
     bench = _get(like)
     if dim < 1:
@@ -641,10 +611,7 @@ def synthesize(out_dir: str | os.PathLike, like: str = "gtea", videos: int | Non
         raise UsageError(f"--order must be C or F, got {order!r}")
     specs = plan(like, videos)
     out = Path(out_dir)
-    _prepare_out(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out, "synthetic-dataset", force) as tmp:  # tascodec._io: the one folder rule
         (tmp / "features").mkdir()
         (tmp / "groundTruth").mkdir()
         (tmp / "splits").mkdir()
@@ -663,7 +630,4 @@ def synthesize(out_dir: str | os.PathLike, like: str = "gtea", videos: int | Non
             for part, inside in (("test", True), ("train", False)):
                 _write_text(tmp / "splits" / f"{part}.split{f + 1}.bundle",
                             [f"{v.name}.txt" for v in specs if (v.fold == f) == inside])
-        _install(tmp, out, force)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out

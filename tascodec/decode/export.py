@@ -24,19 +24,17 @@ reads exactly the stored frames. ``rate="stored"`` writes the stored frames as t
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from .._io import atomic_path
+from .._io import AtomicDir, atomic_path, check_dir
 from ..container.meta import name_problem
 from ..container.summary import sample_rate_of
-from ..errors import OutputExistsError, UsageError
+from ..errors import UsageError
 from . import iter_decode_video
 
 CHUNK_FRAMES = 4096
@@ -108,7 +106,7 @@ def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False
     """
     out_dir = Path(out_dir)
     repeat = restore_repeat(container, rate)
-    _check_dir_writable(out_dir, force)
+    check_dir(out_dir, force)
     names = [check_video_name(v) for v in container.videos]
     vocab = container.vocab
     spaced = [a for a in vocab if len(a.split()) != 1]
@@ -117,7 +115,8 @@ def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False
     split = int(container.metadata.get("provenance", {}).get("split", 1) or 1)
     test = None if with_test is None else _test_part(container, with_test, split, repeat)
     bar = None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    staging = AtomicDir(out_dir, "restored-dataset", force)  # tascodec._io: the one folder rule
+    tmp = staging.path
     try:
         for sub in ("features", "groundTruth", "splits"):
             (tmp / sub).mkdir()
@@ -137,12 +136,11 @@ def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False
             bar.close()
         if test is not None:
             _write_test_part(tmp, test, split)
-        _replace_dir(tmp, out_dir, force)
+        staging.commit()
     finally:
         if bar is not None:
             bar.close()  # an error then starts on its own line
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp)
+        staging.discard()
     return out_dir
 
 
@@ -203,46 +201,9 @@ def _blocks(container, video: str, device):
     return iter_decode_video(container, video, chunk_frames=CHUNK_FRAMES, backend=backend, device=device)
 
 
-def _check_dir_writable(out_dir: Path, force: bool) -> None:
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise UsageError(f"{out_dir}: exists and is not a folder")
-        if any(out_dir.iterdir()) and not force:
-            raise OutputExistsError(f"{out_dir}: already exists")
-    parent = out_dir.parent
-    if not parent.is_dir():
-        raise UsageError(f"{out_dir}: parent folder {parent} does not exist")
-
-
 def _check_inside(root: Path, path: Path) -> None:
     if os.path.dirname(os.path.dirname(os.path.abspath(path))) != os.path.abspath(root):
         raise UsageError(f"{path}: would be written outside {root}")
-
-
-def _replace_dir(tmp: Path, out_dir: Path, force: bool) -> None:
-    """Rename the finished ``tmp`` onto ``out_dir`` (moving an existing one aside first when forced)."""
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not force:  # appeared while we were writing
-            raise OutputExistsError(f"{out_dir}: already exists")
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-        os.replace(out_dir, old)
-        try:
-            os.replace(tmp, out_dir)
-        except BaseException:
-            os.replace(old, out_dir)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        if out_dir.exists():
-            out_dir.rmdir()  # empty
-        os.replace(tmp, out_dir)
-    os.chmod(out_dir, 0o777 & ~_umask())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _progress(container, names: list[str], enabled: bool):

@@ -11,17 +11,15 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .._io import atomic_path, check_writable
+from .._io import atomic_dir, atomic_path, check_writable
 from ..container.content import Content
-from ..errors import OutputExistsError, UsageError
+from ..errors import UsageError
 from .selection import mean_distance, select, sequences_of
 
 __all__ = ["subset_content", "merge_contents", "split_by_activity", "activities_of", "content_sequences",
@@ -301,8 +299,8 @@ def split_file(src: str | os.PathLike, out_dir: str | os.PathLike, *, by: str = 
                activity_pattern: str | None = None, force: bool = False) -> dict[str, Path]:
     """Write one container per activity, ``out_dir/<activity>.tasz``; returns activity -> path.
 
-    A new ``out_dir`` appears complete or not at all (built beside it, then renamed). In an
-    existing folder, every output is checked before any is written, and each is atomic.
+    ``out_dir`` appears complete or not at all (built beside it, then renamed); an existing one is
+    used if empty and replaced (``force``) only if tascodec wrote it (``tascodec._io.atomic_dir``).
     """
     from ..container.reader import open_container
     from ..container.writer import write_container
@@ -321,26 +319,9 @@ def split_file(src: str | os.PathLike, out_dir: str | os.PathLike, *, by: str = 
             raise UsageError(f"activities {clash[0]!r} and {a!r} would both be written to {fname}")
         files[a] = fname
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir():
-        for f in files.values():
-            check_writable(out_dir / f, force)
-        for a, part in parts.items():
-            write_container(part, out_dir / files[a], force=force)
-        return {a: out_dir / f for a, f in files.items()}
-    parent = out_dir.parent if str(out_dir.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{out_dir}: parent folder {parent} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
-    try:
+    with atomic_dir(out_dir, "split", force) as tmp:  # tascodec._io: the one folder rule
         for a, part in parts.items():
             write_container(part, tmp / files[a])
-        if out_dir.exists():
-            raise OutputExistsError(f"{out_dir}: appeared while writing")
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return {a: out_dir / f for a, f in files.items()}
 
 
