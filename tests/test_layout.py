@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tascodec.data.layout import read_dataset
-from tascodec.errors import DatasetError, FrameCountMismatch
+from tascodec.errors import DatasetError, FrameCountMismatch, UsageError
 
 VOCAB = ["background", "take", "pour", "stir"]
 
@@ -184,4 +184,5 @@ def test_bad_mapping_and_split(ds_dir):
     assert "train.split7.bundle" in _expect("file not found", lambda: read_dataset(ds_dir, split=7))
     _expect("no such dataset folder", lambda: read_dataset(ds_dir / "nope"))
     _expect("part must be", lambda: read_dataset(ds_dir, part="val"))
-    _expect("not a valid regex", lambda: read_dataset(ds_dir, activity_pattern="("))
+    with pytest.raises(UsageError, match="not a valid regex"):  # a bad option value, as in tasz subset
+        read_dataset(ds_dir, activity_pattern="(")

@@ -15,7 +15,6 @@ naming the file.
 from __future__ import annotations
 
 import hashlib
-import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from ..container.names import name_problem
 from ..errors import DatasetError, DatasetWarning, FrameCountMismatch, MissingDatasetFile, UnknownVideo
+from .activity import activity_of, compile_activity_pattern
 from .segments import runs
 
 PARTS = ("train", "test", "all")
@@ -109,7 +109,7 @@ class TASDataset:
 
     def activity(self, video: str) -> str | None:
         """The activity id derived from the video name with ``activity_pattern`` (first group)."""
-        return _activity(self.activity_pattern, video)
+        return activity_of(self.activity_pattern, video)
 
     def feature_path(self, video: str) -> Path:
         if self.features_dir is None:
@@ -182,11 +182,7 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
         raise DatasetError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
     if sample_rate < 1:
         raise DatasetError(f"sample rate must be >= 1, got {sample_rate}")
-    if activity_pattern:
-        try:
-            re.compile(activity_pattern)
-        except re.error as e:
-            raise DatasetError(f"activity pattern {activity_pattern!r} is not a valid regex: {e}") from None
+    compile_activity_pattern(activity_pattern)  # a bad regex fails before anything is read
 
     label_root = Path(labels) if labels is not None else root
     if labels is not None:
@@ -208,7 +204,7 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
     names, listed_in = _video_names(label_root, gt_dir, split, part)
     if activity_pattern:  # activities become names in the container: the same rule, checked now
         for name in names:
-            act = _activity(activity_pattern, name)
+            act = activity_of(activity_pattern, name)
             why = None if act is None else name_problem(act, path_safe=True)
             if why:
                 raise DatasetError(f"{listed_in}: video {name!r}: its activity {act!r} (from the activity "
@@ -270,15 +266,6 @@ def _read_text(path: Path) -> str:
         raise MissingDatasetFile(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path}: cannot read ({_short(e)})") from None
-
-
-def _activity(pattern: str | None, video: str) -> str | None:
-    if not pattern:
-        return None
-    m = re.search(pattern, video)
-    if not m:
-        return None
-    return m.group(1) if m.groups() else m.group(0)
 
 
 def _read_mapping(path: Path) -> list[str]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._io import atomic_dir, atomic_path, check_writable
 from ..container.content import Content
+from ..data.activity import activity_of, compile_activity_pattern
 from ..errors import UsageError
 from .selection import mean_distance, select, sequences_of
 
@@ -168,15 +169,8 @@ def activities_of(content: Content, pattern: str | None = None) -> list[str | No
     name when a pattern is given, else the container's activity field (None where unknown)."""
     if pattern is None:
         return list(content.activities) if content.activities is not None else [None] * len(content.videos)
-    try:
-        rx = re.compile(pattern)
-    except re.error as e:
-        raise UsageError(f"activity pattern {pattern!r} is not a valid regex: {e}") from None
-    out: list[str | None] = []
-    for v in content.videos:
-        m = rx.search(v)
-        out.append(None if m is None else (m.group(1) if m.groups() else m.group(0)) or None)
-    return out
+    rx = compile_activity_pattern(pattern)
+    return [activity_of(rx, v) for v in content.videos]
 
 
 def _require_activities(videos: Sequence[str], acts: Sequence[str | None], pattern: str | None) -> None:
