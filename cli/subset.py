@@ -1,7 +1,7 @@
 """``tasz subset``: keep a diverse (or random) fraction of the videos of a container or a dataset.
 
-``tasz subset IN.tasz -o OUT.tasz`` copies the chosen videos into a new container (no
-re-encoding); ``tasz subset DATA_DIR --bundle OUT.bundle`` chooses on a raw dataset's labels and
+``tasz subset IN.tasz [-o OUT.tasz]`` copies the chosen videos into a new container (no
+re-encoding; default name ``IN-50pct.tasz`` etc. in the current folder, see ``derived_name``); ``tasz subset DATA_DIR --bundle OUT.bundle`` chooses on a raw dataset's labels and
 writes a split bundle. The input's type decides the mode.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ import click
 @click.command("subset")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None,
-              help="Output container (when SOURCE is a .tasz file).")
+              help="Output container (when SOURCE is a .tasz file) [default: <SOURCE name>-<50pct|Nvideos>"
+                   "[-random][-per-activity].tasz in the current folder].")
 @click.option("--bundle", type=click.Path(path_type=Path), default=None,
               help="Output split bundle, one <video>.txt per line (when SOURCE is a dataset folder).")
 @click.option("--ratio", type=float, default=None, help="Fraction of videos to keep, in (0, 1]  [default: 0.5].")
@@ -51,10 +52,21 @@ def cmd(source, out, bundle, ratio, count, strategy, per_activity, activity_patt
         report = subset_dataset(source, bundle, labels=labels, split=split, part=part, background=background,
                                 **common)
     elif source.is_file():
-        if out is None or bundle is not None:
+        if bundle is not None:
             raise UsageError(f"{source}: a container is subset into a container: use -o OUT.tasz "
                              "(--bundle is for dataset folders)")
+        if out is None:
+            out = derived_name(source, ratio, count, strategy, per_activity)
         report = subset_file(source, out, **common)
     else:
         raise UsageError(f"{source}: no such file or folder")
     click.echo(report.summary())
+
+
+def derived_name(source: Path, ratio: float | None, count: int | None, strategy: str, per_activity: bool) -> Path:
+    """``<stem>-50pct.tasz`` (ratio; default 0.5) or ``<stem>-3videos.tasz`` (count), then ``-random``
+    and ``-per-activity`` when chosen, in the current folder (as ``tasz encode`` names its output)."""
+    size = f"{count}videos" if count is not None else f"{100 * (0.5 if ratio is None else ratio):.4g}pct"
+    parts = [source.stem, size] + (["random"] if strategy == "random" else []) + \
+        (["per-activity"] if per_activity else [])
+    return Path("-".join(parts) + ".tasz")

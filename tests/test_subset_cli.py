@@ -145,3 +145,20 @@ def test_dataset_bundle_mode(tmp_path):
     with pytest.raises(UsageError, match="no activity is stored"):
         subset_dataset(data, tmp_path / "u.bundle", per_activity=True)
     assert not (tmp_path / "u.bundle").exists()
+
+
+def test_subset_derives_an_output_name(tmp_path, monkeypatch):
+    src = write(tmp_path, "in.tasz", seed=1, videos=8)
+    monkeypatch.chdir(tmp_path)
+    r = run("subset", src, "--ratio", "0.5")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "in-50pct.tasz").is_file() and "in-50pct.tasz" in r.output
+    assert open_container(tmp_path / "in-50pct.tasz").num_videos == 4
+    assert run("subset", src, "--ratio", "0.5").exit_code == 1  # exists: -f replaces it
+    assert run("subset", src, "--ratio", "0.5", "-f").exit_code == 0
+    assert run("subset", src, "--count", "3", "--strategy", "random").exit_code == 0
+    assert run("subset", src, "--ratio", "0.25", "--per-activity").exit_code == 0
+    r = run("subset", src)  # the default ratio, 0.5: the same name, which exists now
+    assert r.exit_code == 1 and "in-50pct.tasz" in r.output
+    assert sorted(p.name for p in tmp_path.glob("in-*.tasz")) == [
+        "in-25pct-per-activity.tasz", "in-3videos-random.tasz", "in-50pct.tasz"]
