@@ -14,7 +14,9 @@ import click
 @click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
 def cmd(file, video, data_dir, output, dims, force):
     """Draw VIDEO of FILE.tasz: timeline coloured by class with instance boundaries, feature heat maps."""
-    from tascodec.show import render_video
+    from tascodec.show import render
 
-    out = render_video(file, video, output or f"{video}.png", data_dir=data_dir, max_dims=dims, force=force)
-    click.echo(f"wrote {out}")
+    out, stats = render(file, video, output or f"{video}.png", data_dir=data_dir, max_dims=dims, force=force)
+    extra = (f" (per-frame restored error: mean {stats['relative_error']:.3f}, mean cosine {stats['cosine']:.3f})"
+             if stats else "")
+    click.echo(f"wrote {out}{extra}")

@@ -1,5 +1,6 @@
 """A picture of one video of a container: segment timeline with instance boundaries, and
-heat maps of the restored features (and of the originals and their difference when given).
+heat maps of the restored features (and, when the originals are given, their heat map, the
+difference and the per-frame restored-error curve with its mean).
 
 Needs matplotlib (``pip install tascodec[plot]``).
 """
@@ -27,6 +28,15 @@ def _pyplot():
     return plt
 
 
+def frame_errors(original: np.ndarray, restored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame relative error ``||x - y|| / ||x||`` and cosine similarity of ``(T, D)`` arrays."""
+    x, y = np.asarray(original, np.float64), np.asarray(restored, np.float64)
+    nx, ny = np.linalg.norm(x, axis=1), np.linalg.norm(y, axis=1)
+    err = np.linalg.norm(x - y, axis=1) / np.maximum(nx, 1e-12)
+    cos = (x * y).sum(1) / np.maximum(nx * ny, 1e-12)
+    return err, cos
+
+
 def render_video(container_path: str | os.PathLike, video: str, out: str | os.PathLike, *,
                  data_dir: str | os.PathLike | None = None, max_dims: int = 256, force: bool = False,
                  dpi: int = 110) -> Path:
@@ -34,7 +44,32 @@ def render_video(container_path: str | os.PathLike, video: str, out: str | os.Pa
 
     ``max_dims``: feature dimensions shown in the heat maps (the first ones; all when smaller).
     """
+    return render(container_path, video, out, data_dir=data_dir, max_dims=max_dims, force=force, dpi=dpi)[0]
+
+
+def render(container_path, video: str, out, *, data_dir=None, max_dims: int = 256, force: bool = False,
+           dpi: int = 110) -> tuple[Path, dict[str, float]]:
+    """:func:`render_video`, also returning :func:`build_figure`'s figures (mean error, cosine)."""
     plt = _pyplot()
+    fig, stats = build_figure(container_path, video, data_dir=data_dir, max_dims=max_dims)
+    try:
+        with atomic_path(out, force) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return Path(out), stats
+
+
+def build_figure(container_path, video: str, *, data_dir=None, max_dims: int = 256):
+    """The figure of ``video`` and, with ``data_dir``, the means of its per-frame restored error
+    and cosine (``{"relative_error", "cosine"}``; empty without the original features).
+
+    Panels: the label timeline (white: instance boundaries, black: segment boundaries), heat maps
+    of the features (cyan: segment boundaries) and, with the originals, the per-frame relative
+    error curve with its mean.
+    """
+    plt = _pyplot()
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     from . import open as open_container
@@ -64,12 +99,16 @@ def render_video(container_path: str | os.PathLike, video: str, out: str | os.Pa
     seg_edges = np.cumsum(seg_length)[:-1] - 0.5
     shown = slice(0, min(max_dims, restored.shape[1]))
     panels = [("restored features", restored[:, shown].T)]
+    stats: dict[str, float] = {}
     if original is not None:
         diff = np.abs(original - restored)[:, shown].T
         panels = [("original features", original[:, shown].T), panels[0], ("|original - restored|", diff)]
+        err, cos = frame_errors(original, restored)
+        stats = {"relative_error": float(err.mean()), "cosine": float(cos.mean())}
 
-    fig, axes = plt.subplots(1 + len(panels), 1, figsize=(12, 1.2 + 2.2 * len(panels)), sharex=True,
-                             gridspec_kw={"height_ratios": [0.5] + [2] * len(panels)})
+    heights = [0.5] + [2] * len(panels) + ([1.2] if stats else [])
+    fig, axes = plt.subplots(len(heights), 1, figsize=(12, 1.2 + 2.2 * len(panels) + (1.3 if stats else 0)),
+                             sharex=True, gridspec_kw={"height_ratios": heights})
     C = len(vocab)
     cmap = ListedColormap(plt.get_cmap("tab20" if C <= 20 else "gist_ncar")(np.linspace(0, 1, max(C, 2)))[:C]
                           if C > 20 else plt.get_cmap("tab20").colors[:max(C, 1)])
@@ -80,7 +119,7 @@ def render_video(container_path: str | os.PathLike, video: str, out: str | os.Pa
     ax.vlines(seg_edges, -0.5, 0.5, colors="black", linewidth=0.8)
     ax.set_yticks([])
     ax.set_title(f"{name}: {labels.size} frames, {seg_label.size} segments, {int(seg_inst.sum())} instances "
-                 "(white: instance boundaries)", fontsize=9)
+                 "(white: instance boundaries, black: segment boundaries)", fontsize=9)
     present = sorted(set(seg_label.tolist()))
     handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(norm(k))) for k in present]
     ax.legend(handles, [vocab[k] for k in present], loc="upper left", bbox_to_anchor=(1.0, 1.6),
@@ -92,11 +131,19 @@ def render_video(container_path: str | os.PathLike, video: str, out: str | os.Pa
         im = ax.imshow(img, aspect="auto", interpolation="nearest", cmap="magma", **scale)
         ax.vlines(seg_edges, -0.5, img.shape[0] - 0.5, colors="cyan", linewidth=0.5, alpha=0.6)
         ax.set_ylabel(f"dim (first {img.shape[0]})", fontsize=8)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(f"{title} (cyan: segment boundaries)", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
+    if stats:
+        ax = axes[-1]
+        ax.plot(np.arange(err.size), err, color="tab:red", linewidth=0.8)
+        ax.axhline(stats["relative_error"], color="gray", linewidth=0.6, linestyle="--")
+        ax.set_xlim(-0.5, err.size - 0.5)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("rel. error", fontsize=8)
+        ax.set_title(f"per-frame restored error ||x - x'|| / ||x||: mean {stats['relative_error']:.3f} "
+                     f"(dashed); mean cosine similarity {stats['cosine']:.3f}", fontsize=9)
+        spacer = fig.colorbar(ScalarMappable(), ax=ax, fraction=0.02, pad=0.01)  # align with the heat maps
+        spacer.ax.set_visible(False)
     axes[-1].set_xlabel("frame")
     fig.tight_layout()
-    with atomic_path(out, force) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-    plt.close(fig)
-    return Path(out)
+    return fig, stats
