@@ -14,7 +14,7 @@ import warnings
 import click
 
 from tascodec import __version__
-from tascodec.errors import FrameCountMismatch, OutputExistsError, TaszError
+from tascodec.errors import DuplicateVideos, FrameCountMismatch, OutputExistsError, TaszError
 
 # verb -> module under tascodec.cli holding a click command named ``cmd``
 VERBS = {
@@ -38,6 +38,7 @@ NEEDS_TORCH = {"encode", "eval", "demo"}
 HINTS = (
     (OutputExistsError, "--force", "use -f/--force to replace it"),
     (FrameCountMismatch, "--trim", "use --trim to truncate to the shorter"),
+    (DuplicateVideos, "--skip-duplicates", "use --skip-duplicates to keep the first of each"),
 )
 VERB_HINTS = {("demo", OutputExistsError): "use -f/--force or --out DIR"}
 

@@ -21,6 +21,10 @@ class OutputExistsError(UsageError):
     """The output path exists and overwriting (``force``) was not requested."""
 
 
+class DuplicateVideos(UsageError):
+    """Inputs to be merged share video names (``skip_duplicates`` keeps the first of each)."""
+
+
 class UnknownVideo(TaszError, KeyError):
     """A container or dataset has no such video (by name, or index out of range)."""
 

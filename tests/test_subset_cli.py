@@ -162,3 +162,33 @@ def test_subset_derives_an_output_name(tmp_path, monkeypatch):
     assert r.exit_code == 1 and "in-50pct.tasz" in r.output
     assert sorted(p.name for p in tmp_path.glob("in-*.tasz")) == [
         "in-25pct-per-activity.tasz", "in-3videos-random.tasz", "in-50pct.tasz"]
+
+
+def test_merge_skip_duplicates_keeps_the_first(tmp_path):
+    a = write(tmp_path, "a.tasz", seed=1, videos=6, prefix="v")
+    b = write(tmp_path, "b.tasz", seed=2, videos=8, prefix="v")  # v0..v5 repeat, v6 and v7 are new
+    out = tmp_path / "m.tasz"
+    r = run("merge", a, b, "-o", out)
+    assert r.exit_code == 1 and "--skip-duplicates" in r.output and not out.exists()
+    r = run("merge", a, b, "-o", out, "--skip-duplicates")
+    assert r.exit_code == 0, r.output
+    assert "8 videos from 2 containers" in r.output and "skipped 6 duplicate videos" in r.output
+    m, ca, cb = open_container(out), open_container(a), open_container(b)
+    assert m.videos == [f"v{i}" for i in range(8)]
+    for v in ca.videos:
+        assert np.array_equal(m.decode(v), ca.decode(v))  # the first one's copy
+    for v in ("v6", "v7"):
+        assert np.array_equal(m.decode(v), cb.decode(v))
+    op = m.metadata["provenance"]["operations"][-1]
+    assert op["op"] == "merge" and op["skipped_duplicates"] == 6
+    r = run("merge", a, a, "-o", tmp_path / "aa.tasz", "--skip-duplicates")
+    assert r.exit_code == 0 and open_container(tmp_path / "aa.tasz").num_videos == 6
+
+
+def test_merge_refuses_different_sample_rates(tmp_path):
+    c1, c2 = make_content(1, prefix="a"), make_content(2, prefix="b")
+    c2.provenance["sample_rate"] = 2
+    write_container(c1, tmp_path / "r1.tasz")
+    write_container(c2, tmp_path / "r2.tasz")
+    r = run("merge", tmp_path / "r1.tasz", tmp_path / "r2.tasz", "-o", tmp_path / "m.tasz")
+    assert r.exit_code == 1 and "sample rate 2, not 1" in r.output

@@ -40,9 +40,13 @@ INITS = ("encoder", "random")
 TRAIN_LR = 1e-3  # Adam learning rate of TCA training (the paper's)
 
 # Presets: settings not given explicitly come from here. "fast" is the default.
+# Training stops at "epochs" or "train_steps" optimizer steps, whichever comes first; an explicit
+# --epochs alone (or --train-steps alone) replaces both. TRAIN_STEPS: see benchmarks/scale.py --budget.
+TRAIN_STEPS = 2000
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"epochs": 30, "iters": DEFAULT_ITERS, "lr": DEFAULT_LR, "batch_size": 512},
-    "paper": {"epochs": 7500, "iters": 10000, "lr": 1e-3, "batch_size": 512},
+    "fast": {"epochs": 30, "train_steps": TRAIN_STEPS, "iters": DEFAULT_ITERS, "lr": DEFAULT_LR,
+             "batch_size": 512},
+    "paper": {"epochs": 7500, "train_steps": None, "iters": 10000, "lr": 1e-3, "batch_size": 512},
 }
 
 # Memory bounds (bytes / frames; at D = 2048 a frame is 8 KiB as float32).
@@ -74,14 +78,16 @@ class Settings:
     seed: int
     preset: str
     model: str | None = None  # sha256 of a reused decoder
+    train_steps: int | None = None  # optimizer-step budget (None: epochs alone)
 
 
 def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", sample_rate: int = 1,
            background: Sequence[str] = ("background",), activity_pattern: str | None = None,
            trim: bool = False, method: str = "inversion", K: int = 8, ratio: float = 1.0,
            latent_dtype: str = "float16", weights_dtype: str | None = None, epochs: int | None = None,
-           iters: int | None = None, lr: float | None = None, batch_size: int | None = None,
-           hidden: int | None = None, latent_dim: int | None = None, kl_weight: float = 1.0,
+           train_steps: int | None = None, iters: int | None = None, lr: float | None = None,
+           batch_size: int | None = None, hidden: int | None = None, latent_dim: int | None = None,
+           kl_weight: float = 1.0,
            init: str | None = None, optimizer: str = "adam", seed: int = 0, device: str | None = None,
            model=None, preset: str | None = None, force: bool = False, progress: bool = True,
            resume: bool = True, checkpoint_every: float = CHECKPOINT_SECONDS,
@@ -93,11 +99,14 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
     ``method``: ``inversion`` (codes optimised against the frozen decoder), ``encoded`` (the
     encoder's mean per instance), ``tca`` (no codes: random at decode time), ``mean`` / ``coreset``
     (an instance's mean frame / the frame nearest it). ``K``: instances per segment. ``ratio``:
-    fraction of videos kept (diverse subset). ``preset``: ``fast`` (default) or ``paper``; options
-    given explicitly override it. ``model``: a ``.tasz`` whose decoder is reused (no training).
-    ``weights_dtype`` defaults to float16 (or the reused decoder's). ``init`` defaults to
-    ``encoder`` (``random`` when there is no encoder, i.e. with ``model``). ``device`` defaults to
-    cuda when available. ``resume``: continue from a matching checkpoint (``False`` discards it).
+    fraction of videos kept (diverse subset). ``epochs`` / ``train_steps``: the training budget,
+    whichever ends first (default: the preset's, 30 epochs or 2,000 steps for ``fast``); giving only
+    one of them drops the other, and explicit ``epochs`` win over ``train_steps``. ``preset``: ``fast``
+    (default) or ``paper``; options given explicitly override it. ``model``: a ``.tasz`` whose
+    decoder is reused (no training). ``weights_dtype`` defaults to float16 (or the reused
+    decoder's). ``init`` defaults to ``encoder`` (``random`` when there is no encoder, i.e. with
+    ``model``). ``device`` defaults to cuda when available. ``resume``: continue from a matching
+    checkpoint (``False`` discards it).
 
     Raises ``DatasetError`` for bad data and ``UsageError`` for bad options or an existing
     output (unless ``force``); nothing is ever left at ``out`` unless the encode succeeded.
@@ -105,9 +114,10 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
     started = time.monotonic()
     out = Path(out)
     settings = _resolve(method=method, K=K, ratio=ratio, latent_dtype=latent_dtype,
-                        weights_dtype=weights_dtype, epochs=epochs, iters=iters, lr=lr,
-                        batch_size=batch_size, hidden=hidden, latent_dim=latent_dim, kl_weight=kl_weight,
-                        init=init, optimizer=optimizer, seed=seed, preset=preset, model=model)
+                        weights_dtype=weights_dtype, epochs=epochs, train_steps=train_steps, iters=iters,
+                        lr=lr, batch_size=batch_size, hidden=hidden, latent_dim=latent_dim,
+                        kl_weight=kl_weight, init=init, optimizer=optimizer, seed=seed, preset=preset,
+                        model=model)
     if part not in PARTS:
         raise UsageError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
     check_writable(out, force)
@@ -132,7 +142,7 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
 
 # --- settings ----------------------------------------------------------------------------------
 def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr, batch_size, hidden,
-             latent_dim, kl_weight, init, optimizer, seed, preset, model) -> Settings:
+             latent_dim, kl_weight, init, optimizer, seed, preset, model, train_steps=None) -> Settings:
     """Validate the options and fill the unset ones from the preset (or leave None if unused)."""
     preset = preset or "fast"
     if preset not in PRESETS:
@@ -148,8 +158,8 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
     _check(K, "K", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1")
     _check(ratio, "ratio", lambda v: 0 < v <= 1, "in (0, 1]")
     _check(seed, "seed", lambda v: isinstance(v, int) and 0 <= v < 2**63, "an integer in [0, 2**63)")
-    for name, value in (("epochs", epochs), ("iters", iters), ("batch size", batch_size),
-                        ("hidden", hidden), ("latent dim", latent_dim)):
+    for name, value in (("epochs", epochs), ("train steps", train_steps), ("iters", iters),
+                        ("batch size", batch_size), ("hidden", hidden), ("latent dim", latent_dim)):
         if value is not None:
             low = 0 if name == "iters" else 1
             _check(value, name, lambda v: isinstance(v, int) and v >= low, f"an integer >= {low}")
@@ -170,10 +180,17 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
                          "with --model (use --init random)")
     if method == "encoded" and model is not None:
         raise UsageError(f"{model}: method 'encoded' needs the TCA encoder, which a container does not hold")
+    if epochs is not None:  # explicit epochs win
+        train_steps = None
+    elif train_steps is not None:
+        epochs = 0  # no epoch limit
+    else:
+        epochs, train_steps = p["epochs"], p["train_steps"]
     return Settings(
         method=method, K=K, ratio=float(ratio), latent_dtype=latent_dtype,
         weights_dtype=None if repeat else (weights_dtype or ("float16" if trains else None)),
-        epochs=(epochs if epochs is not None else p["epochs"]) if trains else None,
+        epochs=(epochs or None) if trains else None,
+        train_steps=train_steps if trains else None,
         iters=(iters if iters is not None else p["iters"]) if inverts else None,
         lr=(float(lr) if lr is not None else p["lr"]) if inverts else None,
         train_lr=TRAIN_LR if trains else None,
@@ -284,7 +301,8 @@ class _Job:
             net.load_state_dict(saved["model"])
         net.to(self.device)
         stats = self.ckpt.state.get("train_stats") or {}
-        if start < s.epochs:
+        steps_per_epoch, total_steps, epochs = self._budget()
+        if start < epochs:
             if s.batch_size < g.world:
                 raise UsageError(f"batch size {s.batch_size} is smaller than the {g.world} ranks sharing each batch")
             wrapped = net
@@ -304,21 +322,36 @@ class _Job:
             def on_epoch_end(epoch, model, optimizer, epoch_stats):
                 nonlocal last_save
                 done = epoch + 1
-                if done == s.epochs or time.monotonic() - last_save >= self.checkpoint_every:
+                if done == epochs or time.monotonic() - last_save >= self.checkpoint_every:
                     self.ckpt.save_training(done, net.state_dict(), optimizer.state_dict(), epoch_stats)
                     last_save = time.monotonic()
 
-            stats = train_tca(wrapped, batches, epochs=s.epochs, lr=s.train_lr, kl_weight=s.kl_weight,
+            stats = train_tca(wrapped, batches, epochs=epochs, lr=s.train_lr, kl_weight=s.kl_weight,
                               device=self.device, progress=self.progress, start_epoch=start,
                               optimizer_state=saved["optimizer"] if saved is not None else None,
-                              on_epoch_end=on_epoch_end, seed=_rank_seed(s.seed, g.rank))
+                              on_epoch_end=on_epoch_end, seed=_rank_seed(s.seed, g.rank),
+                              max_steps=total_steps, start_step=start * steps_per_epoch)
         if stats:
             recon = stats.get("train_recon")
             if recon is not None and math.isfinite(recon):
-                recon = distributed.mean_over_ranks(g, [recon], 1.0)[0] if start < s.epochs else recon
+                recon = distributed.mean_over_ranks(g, [recon], 1.0)[0] if start < epochs else recon
                 self.losses["train"] = recon / self.ds.feature_dim
         net.eval()
         return net
+
+    def _budget(self) -> tuple[int, int, int]:
+        """``(steps per epoch, total steps, epochs begun)`` of training: the epoch limit or the step
+        budget, whichever ends first (every epoch but the last is whole). Recorded in provenance."""
+        s = self.s
+        n, B, world = int(self.ds.total_frames), int(s.batch_size), self.group.world
+        per_epoch = max(1, n // B + (1 if n % B >= world else 0))  # as training_batches cuts them
+        total = per_epoch * s.epochs if s.epochs else s.train_steps
+        if s.train_steps is not None:
+            total = min(total, s.train_steps)
+        epochs = -(-total // per_epoch)
+        self.budget = {"train_steps_run": int(total), "train_epochs_run": round(total / per_epoch, 3),
+                       "train_frames_seen": int(min(total * B, epochs * n))}
+        return per_epoch, total, epochs
 
     def _codes(self, store: FrameStore, kept: list[str], decoder: Decoder, encoder) -> np.ndarray:
         """Codes of every instance of the kept videos, ``(R, d) float32``, chunk by chunk."""
@@ -406,6 +439,7 @@ class _Job:
         s, ds = self.s, self.ds
         settings = {k: v for k, v in asdict(s).items() if k != "method"}
         settings.update(self.options, device=self.device, world_size=self.group.world)
+        settings.update(getattr(self, "budget", {}))
         prov: dict[str, Any] = {
             "dataset": ds.name, "part": ds.part,
             "source_videos": len(ds), "source_frames": int(ds.total_frames),

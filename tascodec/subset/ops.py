@@ -19,8 +19,9 @@ import numpy as np
 
 from .._io import atomic_dir, atomic_path, check_writable
 from ..container.content import Content
+from ..container.summary import sample_rate_of
 from ..data.activity import activity_of, compile_activity_pattern
-from ..errors import UsageError
+from ..errors import DuplicateVideos, UsageError
 from .selection import mean_distance, select, sequences_of
 
 __all__ = ["subset_content", "merge_contents", "split_by_activity", "activities_of", "content_sequences",
@@ -95,14 +96,17 @@ def _decoder_difference(a, b) -> str:
     return f"a different decoder ({what}; sha256 {b.sha256()[:12]}, not {a.sha256()[:12]})"
 
 
-def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = None) -> Content:
+def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = None, *,
+                   skip_duplicates: bool = False) -> Content:
     """Concatenate containers' videos (in input order) under their shared decoder.
 
-    The inputs must agree on the decoder (sha256), the vocabulary, the background classes and
-    the codes: all stored with the same dtype (no requantization), or all random with the same
-    seed. Video names must be distinct. ``names`` label the inputs in errors (default
-    ``input 1``, ...). Provenance: keys on which every input agrees, plus a ``merge``
-    operation listing each input's videos, frames and own provenance.
+    The inputs must agree on the decoder (sha256), the vocabulary, the background classes, the
+    sample rate and the codes: all stored with the same dtype (no requantization), or all random
+    with the same seed. Video names must be distinct, unless ``skip_duplicates``: then a video
+    keeps its first occurrence and later ones are left out (counted in the operation's
+    ``skipped_duplicates``). ``names`` label the inputs in errors (default ``input 1``, ...).
+    Provenance: keys on which every input agrees, plus a ``merge`` operation listing each input's
+    videos, frames and own provenance.
     """
     if not contents:
         raise UsageError("nothing to merge")
@@ -117,6 +121,8 @@ def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = No
             why = "a different vocabulary: " + _differs("vocab", base.vocab, c.vocab)
         elif list(c.background) != list(base.background):
             why = f"different background classes {c.background}, not {base.background}"
+        elif sample_rate_of(c.provenance) != sample_rate_of(base.provenance):
+            why = f"sample rate {sample_rate_of(c.provenance)}, not {sample_rate_of(base.provenance)}"
         elif (c.codes is None) != (base.codes is None):
             why = "random codes where the first has stored ones" if c.codes is None else \
                 "stored codes where the first has random ones"
@@ -134,15 +140,20 @@ def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = No
             if v in seen:
                 dups.append(f"{v!r} ({seen[v]} and {name})")
             seen.setdefault(v, name)
-    if dups:
+    skipped = 0
+    if dups and skip_duplicates:
+        contents, skipped = _without_repeats(contents), len(dups)
+    elif dups:
         more = f" and {len(dups) - 3} more" if len(dups) > 3 else ""
-        raise UsageError(f"cannot merge: video names repeat: {', '.join(dups[:3])}{more}")
+        raise DuplicateVideos(f"cannot merge: video names repeat: {', '.join(dups[:3])}{more}")
 
     nseg = np.concatenate([np.diff(np.asarray(c.video_segments, np.int64)) for c in contents])
     has_acts = any(c.activities is not None for c in contents)
     entry = {"op": "merge", "inputs": [
         {"name": os.path.basename(str(n)), "videos": len(c.videos), "frames": int(c.num_frames().sum()),
          "provenance": copy.deepcopy(c.provenance)} for c, n in zip(contents, names)]}
+    if skip_duplicates:
+        entry["skipped_duplicates"] = skipped
     common = {k: copy.deepcopy(v) for k, v in base.provenance.items()
               if k != "operations" and all(k in c.provenance and c.provenance[k] == v for c in contents[1:])}
     stored = base.codes is not None
@@ -162,6 +173,17 @@ def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = No
         activities=[a for c in contents for a in (c.activities or [None] * len(c.videos))] if has_acts else None,
         provenance={**common, "operations": [entry]},
     )
+
+
+def _without_repeats(contents: Sequence[Content]) -> list[Content]:
+    """Each content without the videos an earlier one (or an earlier video of its own) has."""
+    seen: set[str] = set()
+    out = []
+    for c in contents:
+        keep = [i for i, v in enumerate(c.videos) if not (v in seen or seen.add(v))]
+        out.append(c if len(keep) == len(c.videos) else
+                   replace(subset_content(c, keep), provenance=c.provenance))
+    return out
 
 
 def activities_of(content: Content, pattern: str | None = None) -> list[str | None]:
@@ -267,7 +289,8 @@ def _refuse_same_file(src, out) -> None:
         raise UsageError(f"{out}: the output would replace its own input")
 
 
-def merge_files(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, force: bool = False) -> Path:
+def merge_files(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, force: bool = False,
+                skip_duplicates: bool = False) -> Path:
     """Merge containers into ``out`` (see ``merge_contents``)."""
     from ..container.reader import open_container
     from ..container.writer import write_container
@@ -276,7 +299,7 @@ def merge_files(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
     for src in inputs:
         _refuse_same_file(src, out)
     contents = [open_container(p).content() for p in inputs]
-    merged = merge_contents(contents, [str(p) for p in inputs])
+    merged = merge_contents(contents, [str(p) for p in inputs], skip_duplicates=skip_duplicates)
     return write_container(merged, out, force=force)
 
 
