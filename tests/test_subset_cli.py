@@ -192,3 +192,13 @@ def test_merge_refuses_different_sample_rates(tmp_path):
     write_container(c2, tmp_path / "r2.tasz")
     r = run("merge", tmp_path / "r1.tasz", tmp_path / "r2.tasz", "-o", tmp_path / "m.tasz")
     assert r.exit_code == 1 and "sample rate 2, not 1" in r.output
+
+
+def test_split_says_each_file_holds_the_whole_decoder(tmp_path):
+    src = write(tmp_path, "in.tasz", seed=1, videos=9)
+    r = run("split", src, "-o", tmp_path / "parts")
+    assert r.exit_code == 0, r.output
+    files = sorted((tmp_path / "parts").glob("*.tasz"))
+    total = sum(p.stat().st_size for p in files)
+    decoder = open_container(src).nbytes_by_part()["decoder"]
+    assert f"{total:,} bytes" in r.output and "whole decoder" in r.output and f"{decoder:,}" in r.output
