@@ -46,7 +46,9 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
 @click.option("--init", type=click.Choice(["encoder", "random"]), default=None,
               help="Inversion start: encoder means, or random [encoder; random with --model].")
 @click.option("--optimizer", default="adam", show_default=True, help="Inversion optimiser: adam | sgd.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed (CPU runs are reproducible).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed. On CPU the same seed, data, settings and torch thread count give the same "
+                   "decoder and codes, bit for bit (CUDA runs may differ slightly).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ... [cuda if available].")
 @click.option("--model", type=click.Path(path_type=Path), default=None,
               help="Reuse the decoder of this .tasz (no training).")

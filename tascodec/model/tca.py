@@ -121,6 +121,26 @@ def tf32(enabled: bool, device: torch.device | str):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
+@contextlib.contextmanager
+def deterministic(device: torch.device | str):
+    """On CPU, use torch's deterministic kernels inside the block, restoring the caller's setting after.
+
+    With more than one thread, the backward of the indexed gather in ``first_layer`` (an
+    ``index_put_`` with accumulation) otherwise adds into the weight gradient with parallel atomic
+    adds, whose order, and so the trained weights, change from run to run. The deterministic kernel
+    is serial and no slower at these sizes. CUDA runs are not made deterministic (not claimed).
+    """
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    old = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(old[0], warn_only=old[1])
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """The RNG seed of one epoch, so a resumed run draws what an uninterrupted one would."""
     return (int(seed) * 1_000_003 + int(epoch)) % (2**63 - 1)
@@ -138,13 +158,14 @@ def train_tca(model: nn.Module, batches: Callable[[int], Iterable[tuple[Tensor, 
         optimizer_state: an Adam ``state_dict`` to resume from.
         on_epoch_end: ``on_epoch_end(epoch, model, optimizer, stats)`` after each epoch (0-based index
             of the epoch just finished), e.g. to checkpoint; resume with ``start_epoch = epoch + 1``.
-        seed: seeds the reparameterisation noise per epoch (reproducible and resumable on CPU).
+        seed: seeds the reparameterisation noise per epoch: on CPU the same seed, data and thread count
+            give bit-identical weights (deterministic kernels, see ``deterministic``), also when resumed.
     On CUDA, TF32 matmuls are allowed during training.
     Returns:
         ``{"train_loss", "train_recon", "train_kl", "epochs"}``: frame-weighted means over the last epoch.
     """
     device = torch.device(device)
-    with tf32(True, device):
+    with tf32(True, device), deterministic(device):
         return _train(model, batches, epochs, lr, kl_weight, device, progress, start_epoch, optimizer_state,
                       on_epoch_end, seed)
 
