@@ -132,3 +132,37 @@ def test_one_byte_formatter_for_every_message():
         ["0 B", "999 B", "1.0 KB", "733.4 KB", "1.0 MB", "13.0 MB", "2.5 TB"]
     r = CliRunner().invoke(cli, ["info", str(MLP)])
     assert r.exit_code == 0 and f"/ container {human_bytes(MLP.stat().st_size)}" in r.output
+
+
+TF32_CHECK = """
+import torch
+from tascodec._precision import tf32
+m, c = torch.backends.cuda.matmul, torch.backends.cudnn
+{setup}
+before = {read}
+with tf32(True, "cpu"):
+    assert {read} == before  # nothing changes off CUDA
+with tf32(True, "cuda"):
+    on = {read}
+    with tf32(False, torch.device("cuda")):
+        off = {read}
+    assert {read} == on
+assert {read} == before
+print(on, off)
+"""
+
+
+@pytest.mark.parametrize("api", ["allow_tf32", "fp32_precision"])
+def test_one_tf32_context_restores_either_api(api):
+    # a subprocess: once the newer API is used, a process cannot read the old flags again
+    if api == "allow_tf32":
+        setup, read = "m.allow_tf32, c.allow_tf32 = False, True", "(m.allow_tf32, c.allow_tf32)"
+        expected = "(True, True) (False, False)"
+    else:
+        # tf32 through the newer API: the old flag cannot be read any more
+        setup, read = "m.fp32_precision = 'tf32'", "m.fp32_precision"
+        expected = "tf32 ieee"
+    out = subprocess.run([sys.executable, "-c", TF32_CHECK.format(setup=setup, read=read)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected

@@ -7,12 +7,12 @@ float32 with TF32 disabled, so the features equal the numpy backend's within flo
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from .._precision import tf32
 from ..container.content import Decoder
 from ..errors import UsageError
 from . import VideoTables, WORK_FRAMES, prepared
@@ -34,24 +34,6 @@ def _weights(prep: Prepared, device: torch.device) -> tuple[torch.Tensor, torch.
     w2t, b2 = torch.from_numpy(prep.w2t).to(device), torch.from_numpy(prep.b2).to(device)
     _DEVICE_WEIGHTS[key] = (prep, w2t, b2)
     return w2t, b2
-
-
-@contextlib.contextmanager
-def _exact_matmul(device: torch.device) -> Iterator[None]:
-    """Disable TF32 for CUDA matmuls inside the block (training code may have enabled it)."""
-    if device.type != "cuda":
-        yield
-        return
-    m = torch.backends.cuda.matmul
-    try:
-        old, attr, exact = m.allow_tf32, "allow_tf32", False
-    except RuntimeError:  # the process set precision through the newer API: use it too
-        old, attr, exact = m.fp32_precision, "fp32_precision", "ieee"
-    setattr(m, attr, exact)
-    try:
-        yield
-    finally:
-        setattr(m, attr, old)
 
 
 def _run_mlp(prep: Prepared, plan: Plan, out: torch.Tensor) -> None:
@@ -77,7 +59,7 @@ def _run_mlp(prep: Prepared, plan: Plan, out: torch.Tensor) -> None:
 
 def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: torch.Tensor,
                  codes_dev: torch.Tensor | None) -> None:
-    with _exact_matmul(out.device):
+    with tf32(False, out.device):  # training code may have enabled it
         for s in range(start, stop, WORK_FRAMES):
             e = min(stop, s + WORK_FRAMES)
             span = v.span(s, e)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._precision import tf32
 from ..container.content import Decoder
 
 # Chosen by measurement on a synthetic GTEA-scale set (34K frames x 2048, 2 cores; numbers in
@@ -105,20 +106,6 @@ class TCA(nn.Module):
                                      f"expected {tuple(param.shape)}")
                 param.copy_(torch.from_numpy(w[name]))
         return model
-
-
-@contextlib.contextmanager
-def tf32(enabled: bool, device: torch.device | str):
-    """Allow (or forbid) TF32 matmuls on CUDA inside the block, restoring the previous setting after."""
-    if torch.device(device).type != "cuda":
-        yield
-        return
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 @contextlib.contextmanager
