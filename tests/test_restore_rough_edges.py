@@ -69,3 +69,68 @@ def test_info_videos_lists_names_frames_segments_activity(tasz):
         assert doc["video_list"][0] == {"name": "a", "frames": c.num_frames("a"), "segments": 2,
                                         "activity": "cereals"}
     assert "video_list" not in json.loads(run("info", tasz, "--json").output)
+
+
+# --- progress bars ----------------------------------------------------------------------------------
+@pytest.fixture()
+def bars(monkeypatch):
+    """Every tascodec bar made during the test, drawn into a buffer as on a terminal."""
+    import io
+
+    import tascodec.progress as progress
+    from tqdm import tqdm as real
+
+    made, out = [], io.StringIO()
+
+    def record(*args, disable=False, **kw):
+        kw.setdefault("file", out)
+        bar = real(*args, disable=disable, **kw)
+        made.append(bar)
+        return bar
+
+    monkeypatch.setattr(progress, "tqdm", record)
+    return made, out
+
+
+@pytest.mark.parametrize("iters", [0, 1, 7])
+def test_inversion_bar_ends_at_its_total(bars, iters):
+    import numpy as np
+    import torch
+
+    from test_invert import C, D, d, problem, videos
+
+    from tascodec.encode.invert import invert
+    from tascodec.model.tca import TCA
+
+    x, row, row_label, c = problem(videos(n=1))
+    model = TCA(D, C, d, 8, seed=0)
+    z0 = np.zeros((row_label.size, d), np.float32)
+    with torch.no_grad():
+        invert(model, x, row, row_label, c, z0, iters=iters, lr=0.1, progress=True)
+    made, out = bars
+    (bar,) = [b for b in made if b.desc.startswith("invert")]
+    assert bar.total == iters and bar.n == iters, (bar.n, bar.total)
+    assert f"{iters}/{iters + 1}" not in out.getvalue()
+    if iters:
+        assert f"{iters}/{iters}" in out.getvalue()
+
+
+def test_an_error_never_starts_on_a_progress_bar_line(bars, tmp_path, monkeypatch):
+    from tascodec.decode import export
+    from tascodec.errors import UsageError
+
+    tasz = write_test_container(tmp_path / "x.tasz")
+    real, calls = export.write_features, []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise UsageError("disk full")
+        return real(*args)
+
+    monkeypatch.setattr(export, "write_features", failing)
+    r = run("decode", tasz, "-o", tmp_path / "out")
+    made, out = bars
+    assert r.exit_code == 1 and "disk full" in r.stderr
+    assert made and all(b.disable for b in made)  # closed (tqdm disables a bar when it closes it)
+    assert out.getvalue().endswith("\n")  # the bar's line is finished before the error is printed

@@ -476,8 +476,8 @@ def _invert(model, x, row, row_label, c, z0, iters, lr, optimizer, device, progr
     best, best_loss = Z.clone(), None
     history: list[tuple[int, float, float, float]] = []
     loss_init = math.nan
-    bar = tqdm(range(iters + 1), desc="invert", unit="it", disable=not progress)
-    for it in bar:
+    bar = tqdm(total=iters, desc="invert", unit="it", disable=not progress)  # counts optimizer steps
+    for it in range(iters + 1):  # iteration `iters` only scores the last step
         last = it == iters
         losses, grad = instance_losses(P, Z, method, want_grad=not last)
         if it == 0:
@@ -500,6 +500,7 @@ def _invert(model, x, row, row_label, c, z0, iters, lr, optimizer, device, progr
             group["lr"] = _lr_at(schedule, lr, it, iters)
         Z.grad = grad
         opt.step()
+        bar.update(1)
     bar.close()
     info = {"loss_init": loss_init, "loss_final": float(best_loss.sum()) / denom, "iters": iters,
             "method": method, "optimizer": optimizer, "lr": lr, "schedule": schedule,
