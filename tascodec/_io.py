@@ -20,13 +20,20 @@ import ctypes
 import errno
 import json
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from .errors import OutputExistsError, UsageError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locks, so stale temporaries are left alone
+    fcntl = None
 
 MANIFEST = ".tasz-output.json"
 TOOL = "tascodec"
@@ -53,8 +60,8 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     p = check_writable(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    tmp_p = Path(tmp)
+    remove_stale(p, folder=False)
+    fd, tmp_p = _locked_temp(p, folder=False)
     try:
         os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the file the usual permissions
         yield tmp_p
@@ -66,6 +73,82 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             tmp_p.unlink()
+
+
+def _locked_temp(p: Path, folder: bool) -> tuple[int, Path]:
+    """Make ``.NAME.XXXXXXXX.tmp`` beside ``p`` and hold an flock on it while we write (a live writer).
+
+    Returns ``(fd, path)``; closing ``fd`` releases the lock. The lock is what tells a later run's
+    ``remove_stale`` that the temporary is not stale: a killed process holds no lock.
+    """
+    target = Path(os.path.abspath(p))
+    for _ in range(100):
+        if folder:
+            tmp = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.path.samestat(os.fstat(fd), os.lstat(tmp)):
+                return fd, Path(tmp)
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # a cleanup took it between its creation and our lock: make another
+    raise OSError(errno.EEXIST, "cannot create a temporary", str(p))
+
+
+def remove_stale(p: str | os.PathLike, folder: bool) -> list[Path]:
+    """Remove the temporaries of output ``p`` that a killed run left; returns what was removed.
+
+    Only entries named exactly as ours (``.NAME.XXXXXXXX.tmp`` beside ``p``) that no live writer
+    holds locked: for a file output, regular files; for a folder output, folders that carry our
+    marker (or are empty). Anything else is left alone.
+    """
+    if fcntl is None:
+        return []
+    target = Path(os.path.abspath(p))
+    rx = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+    try:
+        names = [n for n in os.listdir(target.parent) if rx.fullmatch(n)]
+    except OSError:
+        return []
+    removed = []
+    for n in names:
+        cand = target.parent / n
+        try:
+            mode = os.lstat(cand).st_mode
+            if stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode):
+                flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if folder else 0)
+                fd = os.open(cand, flags)
+                try:
+                    if _remove_if_stale(fd, cand, folder):
+                        removed.append(cand)
+                finally:
+                    os.close(fd)
+        except OSError:
+            continue  # gone meanwhile, or not ours to touch
+    return removed
+
+
+def _remove_if_stale(fd: int, cand: Path, folder: bool) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a live writer
+    if not os.path.samestat(os.fstat(fd), os.lstat(cand)):
+        return False
+    if not folder:
+        cand.unlink()
+        return True
+    if not os.listdir(cand):
+        cand.rmdir()  # killed before its marker was written
+        return True
+    if _read_manifest(cand).get("tool") != TOOL:
+        return False
+    shutil.rmtree(cand)
+    return True
 
 
 def umask() -> int:
@@ -143,9 +226,10 @@ class AtomicDir:
     def __init__(self, path: str | os.PathLike, kind: str, force: bool = False):
         self.out, self.kind, self.force = check_dir(path, force), kind, force
         self.target = Path(os.path.abspath(self.out))
-        self._made, self._done, self.path = make_parents(self.target), False, None
+        self._made, self._done, self.path, self._fd = make_parents(self.target), False, None, None
         try:
-            self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent))
+            remove_stale(self.target, folder=True)
+            self._fd, self.path = _locked_temp(self.target, folder=True)
             _write_manifest(self.path, {"tool": TOOL, "kind": kind, "state": "building"})
         except BaseException:
             self.discard()
@@ -164,6 +248,9 @@ class AtomicDir:
         """Remove the temporary folder (after ``commit`` it holds at most the replaced output)."""
         if self.path is not None:
             shutil.rmtree(self.path, ignore_errors=True)
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
         if not self._done:
             remove_made(self._made)
 
@@ -195,7 +282,7 @@ def _install(tmp: Path, target: Path) -> None:
                 raise OutputExistsError(f"{target}: appeared while writing") from None
             raise
     elif not _exchange(tmp, target):  # atomic swap where the OS can; tmp then holds the old output
-        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))  # our pattern
         os.replace(target, aside)
         try:
             os.replace(tmp, target)
@@ -294,6 +381,6 @@ def _not_ours(folder: Path) -> str | None:
                 return f"{e}/ is not one of its files"
         for f in sorted(filenames):
             e = (rel / f).as_posix()
-            if e != MANIFEST and e not in listed:
+            if e not in (MANIFEST, f".{MANIFEST}.tmp") and e not in listed:
                 return f"{e} is not one of its files"
     return None

@@ -4,7 +4,12 @@ Folder outputs (``decode -o``, ``split``, ``synth``, ``demo``) share one matrix 
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +191,81 @@ def test_a_symlink_is_refused(cmd, root):
     (root / "link").symlink_to(root / "real")
     assert "symbolic link" in one_error_line(cmd.run(cmd.src, root / "link", "-f"))
     assert list((root / "real").iterdir()) == []
+
+
+# --- stale temporaries of a killed run are removed by the next one (and nothing else is) ---------
+def _locked(path: Path):
+    """Hold an flock on ``path`` as a live writer does (released when the returned fd is closed)."""
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_stale_temporary_folders_of_our_output_are_removed(cmd, root):
+    marker = json.dumps({"tool": "tascodec", "kind": cmd.kind, "state": "building"})
+    stale = root / ".out.k2j4x9_a.tmp"  # what a SIGKILL leaves: our name pattern, our marker
+    stale.mkdir()
+    (stale / MANIFEST).write_text(marker)
+    (stale / "features").mkdir()
+    (stale / "features" / "half.npy").write_bytes(b"\0" * 10)
+    (root / ".out.00000000.tmp").mkdir()  # killed before its marker was written: empty
+    keep = {".out.zzzzzzzz.tmp": None,  # our name, but no marker and a file of someone
+            ".out.abc.tmp": marker,  # not our name pattern
+            ".other.abcdefgh.tmp": marker,  # another output's
+            ".out.live0000.tmp": marker}  # a run still writing (holds its lock)
+    for name, m in keep.items():
+        (root / name).mkdir()
+        (root / name / (MANIFEST if m else "notes.txt")).write_text(m or "mine")
+    fd = _locked(root / ".out.live0000.tmp")
+    try:
+        r = cmd.run(cmd.src, root / "out")
+    finally:
+        os.close(fd)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in root.iterdir()) == sorted(["out", *keep])
+
+
+def test_stale_temporary_files_of_our_output_are_removed(tmp_path):
+    src = write_test_container(tmp_path / "x.tasz")
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / ".a.npy.x1y2z3w4.tmp").write_bytes(b"half")  # what a SIGKILL leaves
+    keep = [".a.npy.abc.tmp", ".b.npy.x1y2z3w4.tmp", ".a.npy.live0000.tmp", "a.npy.x1y2z3w4.tmp"]
+    for name in keep:
+        (out / name).write_bytes(b"not a stale temporary of a.npy")
+    (out / ".a.npy.dir00000.tmp").mkdir()  # a folder is never a file's temporary
+    fd = _locked(out / ".a.npy.live0000.tmp")
+    try:
+        r = invoke("decode", src, "--video", "a", "-o", out / "a.npy")
+    finally:
+        os.close(fd)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a.npy", ".a.npy.dir00000.tmp", *keep])
+
+
+KILLED = """
+import os, sys
+from tascodec._io import atomic_dir, atomic_path
+if sys.argv[1] == "file":
+    with atomic_path(sys.argv[2]) as t:
+        t.write_bytes(b"half")
+        os.kill(os.getpid(), 9)
+with atomic_dir(sys.argv[2], "restored-dataset") as t:
+    (t / "features").mkdir()
+    os.kill(os.getpid(), 9)
+"""
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_sigkill_leaves_temporaries_that_the_next_run_removes(tmp_path, what):
+    src = write_test_container(tmp_path / "x.tasz")
+    out = tmp_path / "w" / ("a.npy" if what == "file" else "restored")
+    out.parent.mkdir()
+    p = subprocess.run([sys.executable, "-c", KILLED, what, str(out)], capture_output=True)
+    assert p.returncode == -signal.SIGKILL
+    left = [q.name for q in out.parent.iterdir()]
+    assert len(left) == 1 and left[0].startswith(f".{out.name}.") and left[0].endswith(".tmp")
+    args = ["--video", "a", "-o", out] if what == "file" else ["-o", out]
+    r = invoke("decode", src, *args)
+    assert r.exit_code == 0, r.output
+    assert [q.name for q in out.parent.iterdir()] == [out.name]

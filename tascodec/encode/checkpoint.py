@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import atomic_path
 from ..errors import UsageError
 
 FORMAT = "tascodec-checkpoint-1"
@@ -145,15 +145,8 @@ def save_tree(path: Path, tree: Any) -> None:
     arrays: dict[str, np.ndarray] = {}
     skeleton = _flatten(tree, arrays)
     arrays["__skeleton__"] = np.frombuffer(json.dumps(skeleton).encode(), np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path, force=True) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def load_tree(path: Path) -> Any:
@@ -224,12 +217,5 @@ def _to_py(v: Any) -> Any:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path, force=True) as tmp:
+        tmp.write_bytes(data)
