@@ -90,6 +90,7 @@ class LazyGroup(click.Group):
             with _one_line_warnings():
                 return super().invoke(ctx)
         except TaszError as e:
+            _end_bars()
             click.echo(f"tasz: error: {error_line(e, ctx.invoked_subcommand)}", err=True)
             ctx.exit(1)
         except ImportError as e:
@@ -99,8 +100,16 @@ class LazyGroup(click.Group):
             click.echo(f"tasz {verb} needs PyTorch: pip install 'tascodec[encode]'", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
+            _end_bars()
             click.echo("tasz: interrupted", err=True)
             ctx.exit(130)
+
+
+def _end_bars() -> None:
+    """Close the progress bars an error left open, so that the error starts on its own line."""
+    std = sys.modules.get("tqdm.std")  # no bar was made unless tqdm was imported
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        bar.close()
 
 
 @contextlib.contextmanager

@@ -134,3 +134,21 @@ def test_an_error_never_starts_on_a_progress_bar_line(bars, tmp_path, monkeypatc
     assert r.exit_code == 1 and "disk full" in r.stderr
     assert made and all(b.disable for b in made)  # closed (tqdm disables a bar when it closes it)
     assert out.getvalue().endswith("\n")  # the bar's line is finished before the error is printed
+
+
+def test_the_cli_ends_bars_an_error_left_open(bars, tmp_path, monkeypatch):
+    """Any verb: a bar the library left open is ended before ``tasz: error:`` is printed."""
+    import tascodec.progress as progress
+    from tascodec.decode import export
+    from tascodec.errors import UsageError
+
+    def fails_mid_bar(*args, **kwargs):
+        bar = progress.tqdm(total=10, desc="decode")
+        bar.update(3)
+        raise UsageError("disk full")
+
+    monkeypatch.setattr(export, "export_dataset", fails_mid_bar)
+    r = run("decode", write_test_container(tmp_path / "x.tasz"), "-o", tmp_path / "out")
+    made, out = bars
+    assert r.exit_code == 1 and "disk full" in r.stderr
+    assert len(made) == 1 and made[0].disable and out.getvalue().endswith("\n")
