@@ -166,3 +166,21 @@ def test_one_tf32_context_restores_either_api(api):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected
+
+
+def test_one_collate_two_layouts():
+    import torch
+
+    from tascodec.bench.runner import collate as mstcn_collate
+    from tascodec.torch import IGNORE_INDEX, collate
+
+    rng = np.random.default_rng(0)
+    videos = [(rng.random((t, 3), dtype=np.float32), rng.integers(0, 4, t)) for t in (5, 2, 0)]
+    items = [{"features": torch.from_numpy(f), "labels": torch.from_numpy(y), "video": f"v{i}"}
+             for i, (f, y) in enumerate(videos)]
+    b = collate(items)
+    x, targets, mask = mstcn_collate(videos)
+    assert x.shape == (3, 3, 5) and targets.shape == (3, 5) and mask.shape == (3, 1, 5)
+    torch.testing.assert_close(x, b["features"].transpose(1, 2))
+    assert torch.equal(targets, b["labels"]) and int((targets == IGNORE_INDEX).sum()) == 3 + 5
+    assert torch.equal(mask[:, 0], b["mask"]) and mask.sum().item() == 7

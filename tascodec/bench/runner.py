@@ -18,6 +18,7 @@ from tascodec.progress import tqdm
 
 from tascodec.bench.mstcn import MSTCN, mstcn_loss
 from tascodec.metrics import evaluate
+from tascodec.torch import collate as pad_items
 
 
 class LazySource(Sequence):
@@ -51,7 +52,8 @@ def _features_tensor(features) -> torch.Tensor:
 def collate(
     pairs: Sequence[tuple], device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pad videos into ``x (B, D, Tmax)``, ``targets (B, Tmax)`` (-100 on padding), ``mask (B, 1, Tmax)``."""
+    """Pad videos into ``x (B, D, Tmax)``, ``targets (B, Tmax)`` (-100 on padding), ``mask (B, 1, Tmax)``:
+    ``tascodec.torch.collate``'s padding, in MS-TCN's channels-first layout."""
     feats = [_features_tensor(f) for f, _ in pairs]
     labels = [torch.as_tensor(np.asarray(y), dtype=torch.int64) for _, y in pairs]
     dims = {f.shape[1] for f in feats}
@@ -60,15 +62,9 @@ def collate(
     for f, y in zip(feats, labels):
         if y.shape != (f.shape[0],):
             raise ValueError(f"{f.shape[0]} feature frames but labels of shape {tuple(y.shape)}")
-    t_max = max(f.shape[0] for f in feats)
-    x = torch.zeros(len(feats), dims.pop(), t_max)
-    targets = torch.full((len(feats), t_max), -100, dtype=torch.int64)
-    mask = torch.zeros(len(feats), 1, t_max)
-    for i, (f, y) in enumerate(zip(feats, labels)):
-        x[i, :, : f.shape[0]] = f.T
-        targets[i, : y.shape[0]] = y
-        mask[i, :, : y.shape[0]] = 1.0
-    return x.to(device), targets.to(device), mask.to(device)
+    b = pad_items([{"features": f, "labels": y, "video": str(i)} for i, (f, y) in enumerate(zip(feats, labels))])
+    x = b["features"].transpose(1, 2).contiguous()  # MS-TCN takes channels first
+    return x.to(device), b["labels"].to(device), b["mask"].unsqueeze(1).to(device)
 
 
 @contextlib.contextmanager
