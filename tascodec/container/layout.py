@@ -45,7 +45,10 @@ MAX_SEGMENTS = 1 << 26
 MAX_ROWS = 1 << 32
 MAX_DIM = 1 << 20
 MAX_DECODER_ELEMENTS = 1 << 28
-MAX_FRAMES = (1 << 31) - 1
+MAX_FRAMES = 1 << 24  # per segment and per video: labels() of the longest video is 128 MiB of int64
+# the arrays a reader decodes (every chunk, padding included) hold at most this much per file:
+MAX_DECODED_BASE = 32 << 20
+MAX_DECODED_RATIO = 32  # ... plus this many times the file's size
 from .names import MAX_NAME_BYTES  # noqa: E402,F401 - the name rule lives in names.py
 
 # writer's chunk targets (decoded bytes per chunk)
@@ -132,6 +135,20 @@ class ArraySpec:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def declared_bytes(doc: Any) -> int:
+    """Bytes the chunks of an array document decode to in all (padding included); 0 when the
+    document is malformed (``parse_array_doc`` then refuses it)."""
+    try:
+        shape = doc["shape"]
+        cs = doc["chunk_grid"]["configuration"]["chunk_shape"]
+        itemsize = DTYPES[doc["data_type"]].itemsize
+        if not (shape and cs and all(map(_is_int, shape + cs)) and min(cs) >= 1 and min(shape) >= 0):
+            return 0
+        return -(-shape[0] // cs[0]) * math.prod(cs) * itemsize
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return 0
 
 
 def parse_array_doc(name: str, doc: Any, dtypes: tuple[str, ...], ndim: int) -> ArraySpec:

@@ -23,6 +23,7 @@ from ..errors import (CorruptData, InvalidStructure, LimitExceeded, NotATaszFile
 from .checks import check_code_scale, check_code_values, check_decoder, check_tables, decoder_elements
 from .chunks import decode_chunk
 from .content import Content, Decoder
+from .layout import MAX_DECODED_BASE, MAX_DECODED_RATIO, declared_bytes
 from .layout import (CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS, MAX_DECODER_ELEMENTS,
                      MAX_NODE_META, MAX_ROOT_META, MAX_SEGMENTS, ROOT_META, TABLES, ArraySpec, chunk_key, decoder_shapes,
                      parse_array_doc, table_shapes)
@@ -98,10 +99,28 @@ class Container:
         spec = parse_array_doc(name, self._json(f"{name}/{ROOT_META}", MAX_NODE_META), dtypes, len(shape))
         if spec.shape != shape:
             raise InvalidStructure(f"array {name}: shape {spec.shape}, expected {shape}")
+        if spec.num_chunks > len(self._zip.entries):  # before listing the keys
+            raise InvalidStructure(f"array {name}: {spec.num_chunks} chunks declared, the archive has "
+                                   f"{len(self._zip.entries)} entries")
         missing = [k for k in spec.chunk_keys() if k not in self._zip.entries]
         if missing:
             raise InvalidStructure(f"array {name}: chunk {missing[0]} is missing")
         return spec
+
+    def _check_decoded_size(self) -> None:
+        """Spec section 6: the arrays a reader decodes (tables, codes, decoder; every chunk, padding
+        included) hold at most ``MAX_DECODED_BASE + MAX_DECODED_RATIO * file size`` bytes, so that a
+        small file cannot make a reader allocate or decompress much more than its size."""
+        total = 0
+        for key in self._zip.entries:
+            name = key[:-len(ROOT_META) - 1] if key.endswith("/" + ROOT_META) else None
+            if name in TABLES or name in (CODES_VALUES, CODES_SCALE) or (name or "").startswith(DECODER_PREFIX):
+                total += declared_bytes(self._json(key, MAX_NODE_META))
+        limit = MAX_DECODED_BASE + MAX_DECODED_RATIO * self._zip.file_size
+        if total > limit:
+            raise LimitExceeded(f"arrays declare {total} decoded bytes, more than the {limit} a "
+                                f"{self._zip.file_size}-byte file may hold ({MAX_DECODED_BASE >> 20} MiB + "
+                                f"{MAX_DECODED_RATIO} x its size)")
 
     def _load(self) -> None:
         if ROOT_META not in self._zip.entries:
@@ -120,6 +139,7 @@ class Container:
         shapes = table_shapes(V, S)
         # check every table document before reading any
         specs = {name: self._array(name, (dtype,), shapes[name]) for name, dtype in TABLES.items()}
+        self._check_decoded_size()  # before reading any chunk
         t = {name: self._read_all(spec) for name, spec in specs.items()}
         num_frames, row_offset = check_tables(V, len(h.vocab), t["videos/segment_offset"], t["segments/label"],
                                               t["segments/length"], t["segments/instances"])

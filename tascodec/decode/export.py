@@ -49,6 +49,19 @@ def check_video_name(name: str) -> str:
     return name
 
 
+def write_labels(f, vocab: list[str], seg_label: np.ndarray, seg_length: np.ndarray, repeat: int = 1) -> None:
+    """Write one class name per frame (each segment's ``length * repeat`` lines) to the text file ``f``,
+    about 1 MiB at a time: memory does not grow with a video's length."""
+    for a, n in zip(np.asarray(seg_label).tolist(), np.asarray(seg_length).tolist()):
+        line = f"{vocab[a]}\n"
+        n *= repeat
+        block = max(1, (1 << 20) // len(line))
+        while n > 0:
+            k = min(n, block)
+            f.write(line * k)
+            n -= k
+
+
 def write_features(blocks: Iterable[np.ndarray], num_frames: int, dim: int, path: str | os.PathLike) -> None:
     """Write ``(T, D)`` frame blocks as the ``(D, T) float32`` C-order ``.npy`` that ``np.save`` makes.
 
@@ -128,9 +141,10 @@ def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False
             feat, gt = tmp / "features" / f"{v}.npy", tmp / "groundTruth" / f"{v}.txt"
             _check_inside(tmp, feat)
             _check_inside(tmp, gt)
-            labels = container.labels(v)
-            gt.write_text("".join(f"{vocab[a]}\n" for a in np.repeat(labels, repeat).tolist()), encoding="utf-8")
-            write_features(_repeated(_counted(_blocks(container, v, device), bar), repeat), repeat * labels.size,
+            seg_label, seg_length, _ = container.segments(v)
+            with open(gt, "w", encoding="utf-8") as f:
+                write_labels(f, vocab, seg_label, seg_length, repeat)
+            write_features(_repeated(_counted(_blocks(container, v, device), bar), repeat), repeat * container.num_frames(v),
                            container.decoder.feature_dim, feat)
         if bar is not None:
             bar.close()
