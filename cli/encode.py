@@ -36,7 +36,10 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
               show_default=True, help="Storage type of the codes.")
 @click.option("--weights-dtype", type=click.Choice(["float32", "float16"]), default=None,
               help="Storage type of the decoder weights [float16: half the bytes of float32].")
-@click.option("--epochs", type=int, default=None, help="TCA training epochs [preset].")
+@click.option("--epochs", type=int, default=None,
+              help="TCA training epochs (wins over --train-steps) [preset: 30, capped at the step budget].")
+@click.option("--train-steps", type=int, default=None,
+              help="TCA training budget in optimizer steps [preset: 2000, or 30 epochs if fewer].")
 @click.option("--iters", type=int, default=None, help="Inversion iterations [preset].")
 @click.option("--lr", type=float, default=None, help="Inversion learning rate [preset].")
 @click.option("--batch-size", type=int, default=None, help="Training minibatch [preset].")
@@ -58,8 +61,8 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
 @click.option("--no-resume", is_flag=True, help="Discard a checkpoint of an interrupted encode.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, no summary.")
 def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pattern, trim, method, K,
-        ratio, latent_dtype, weights_dtype, epochs, iters, lr, batch_size, hidden, latent_dim, kl_weight,
-        init, optimizer, seed, device, model, preset, force, no_resume, quiet):
+        ratio, latent_dtype, weights_dtype, epochs, train_steps, iters, lr, batch_size, hidden, latent_dim,
+        kl_weight, init, optimizer, seed, device, model, preset, force, no_resume, quiet):
     """Encode the TAS dataset at DATA_DIR (MS-TCN layout) into a .tasz container.
 
     Interrupted encodes resume when the same command is run again. Under torchrun, training is
@@ -78,8 +81,9 @@ def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pa
     path = encode(data_dir, out, labels=labels, split=split, part=part, sample_rate=sample_rate,
                   background=background, activity_pattern=activity_pattern, trim=trim, method=method, K=K,
                   ratio=ratio, latent_dtype=latent_dtype, weights_dtype=weights_dtype, epochs=epochs,
-                  iters=iters, lr=lr, batch_size=batch_size, hidden=hidden, latent_dim=latent_dim,
-                  kl_weight=kl_weight, init=init, optimizer=optimizer, seed=seed, device=device, model=model,
+                  train_steps=train_steps, iters=iters, lr=lr, batch_size=batch_size, hidden=hidden,
+                  latent_dim=latent_dim, kl_weight=kl_weight, init=init, optimizer=optimizer, seed=seed,
+                  device=device, model=model,
                   preset=preset, force=force, progress=not quiet, resume=not no_resume)
     if quiet or int(os.environ.get("RANK", "0")) != 0:
         return

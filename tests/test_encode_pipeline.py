@@ -271,3 +271,81 @@ def test_cli_bad_dataset_is_one_line_error(data, tmp_path):
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "ratio" in r.output
     with pytest.raises(DatasetError):
         pipeline.encode(bad, tmp_path / "b.tasz", progress=False)
+
+
+# --- training budget: optimizer steps or epochs ---------------------------------------------------
+def test_budget_resolution_epochs_win_over_steps():
+    fast = pipeline._resolve(**_opts())
+    assert (fast.epochs, fast.train_steps) == (30, pipeline.TRAIN_STEPS)
+    assert pipeline._resolve(**_opts(preset="paper")).train_steps is None
+    only_steps = pipeline._resolve(**_opts(train_steps=100))
+    assert (only_steps.epochs, only_steps.train_steps) == (None, 100)
+    only_epochs = pipeline._resolve(**_opts(epochs=3))
+    assert (only_epochs.epochs, only_epochs.train_steps) == (3, None)
+    both = pipeline._resolve(**_opts(epochs=3, train_steps=100))
+    assert (both.epochs, both.train_steps) == (3, None)
+    with pytest.raises(UsageError, match="train steps"):
+        pipeline._resolve(**_opts(train_steps=0))
+
+
+def test_train_tca_stops_after_max_steps_mid_epoch():
+    from tascodec.model.tca import TCA, train_tca
+
+    net = TCA(4, 2, latent_dim=2, hidden=8, seed=0)
+    seen = []
+
+    def batches(epoch):
+        for i in range(3):
+            seen.append((epoch, i))
+            yield torch.randn(5, 4), torch.zeros(5, dtype=torch.long), torch.rand(5)
+
+    stats = train_tca(net, batches, epochs=10, progress=False, max_steps=7)
+    assert stats["steps"] == 7 and stats["epochs"] == 3 and len(seen) == 7
+    seen.clear()
+    stats = train_tca(net, batches, epochs=10, progress=False, max_steps=7, start_epoch=1, start_step=3)
+    assert stats["steps"] == 7 and len(seen) == 4 and seen[0] == (1, 0)
+
+
+def _steps_taken(monkeypatch):
+    calls = []
+    train = pipeline.train_tca
+
+    def counting(*a, **k):
+        stats = train(*a, **k)
+        calls.append(stats)
+        return stats
+
+    monkeypatch.setattr(pipeline, "train_tca", counting)
+    return calls
+
+
+def test_default_budget_is_epochs_or_steps_whichever_first(data, tmp_path, monkeypatch):
+    ds = read_dataset(data)
+    calls = _steps_taken(monkeypatch)
+    tiny = {k: v for k, v in TINY.items() if k != "epochs"}
+    monkeypatch.setitem(pipeline.PRESETS["fast"], "epochs", 3)
+    # few frames per batch: 3 epochs are more steps than the budget, which stops training
+    monkeypatch.setitem(pipeline.PRESETS["fast"], "train_steps", 10)
+    out = pipeline.encode(data, tmp_path / "steps.tasz", method="encoded", **{**tiny, "batch_size": 64})
+    settings = tascodec.open(out).metadata["provenance"]["settings"]
+    assert calls[-1]["steps"] == 10 and settings["train_steps"] == 10 and settings["epochs"] == 3
+    per_epoch = -(-ds.total_frames // 64)
+    assert settings["train_steps_run"] == 10 and settings["train_epochs_run"] == round(10 / per_epoch, 3)
+    # a small dataset at a large batch: the 3 epochs end first, as before the step budget
+    out = pipeline.encode(data, tmp_path / "epochs.tasz", method="encoded", **{**tiny, "batch_size": 512})
+    settings = tascodec.open(out).metadata["provenance"]["settings"]
+    per_epoch = -(-ds.total_frames // 512)
+    assert calls[-1]["steps"] == 3 * per_epoch and calls[-1]["epochs"] == 3
+    assert settings["train_steps_run"] == 3 * per_epoch and settings["train_epochs_run"] == 3
+
+
+def test_cli_train_steps(data, tmp_path, monkeypatch):
+    calls = _steps_taken(monkeypatch)
+    out = tmp_path / "cli.tasz"
+    r = CliRunner().invoke(cli, ["encode", str(data), "-o", str(out), "--train-steps", "4", "--batch-size", "64",
+                                 "--hidden", "32", "--latent-dim", "8", "--method", "encoded", "-q"])
+    assert r.exit_code == 0, r.output
+    settings = tascodec.open(out).metadata["provenance"]["settings"]
+    assert calls[-1]["steps"] == 4 and settings["train_steps"] == 4 and settings["epochs"] is None
+    r = CliRunner().invoke(cli, ["encode", str(data), "-o", str(tmp_path / "bad.tasz"), "--train-steps", "0"])
+    assert r.exit_code != 0 and "train steps must be" in r.output and not (tmp_path / "bad.tasz").exists()

@@ -93,7 +93,7 @@ def test_training_reduces_the_loss_and_calls_back_every_epoch():
     assert seen == [(e, e + 1) for e in range(1, 30)]
     assert stats["epochs"] == 30
     assert stats["train_loss"] < 0.5 * first["train_loss"]
-    assert set(stats) == {"train_loss", "train_recon", "train_kl", "epochs"}
+    assert set(stats) == {"train_loss", "train_recon", "train_kl", "epochs", "steps"}
 
 
 def test_seeded_training_is_reproducible_and_resumes_exactly():

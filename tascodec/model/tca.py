@@ -136,7 +136,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def train_tca(model: nn.Module, batches: Callable[[int], Iterable[tuple[Tensor, Tensor, Tensor]]], *,
               epochs: int, lr: float = 1e-3, kl_weight: float = 1.0, device: str | torch.device = "cpu",
               progress: bool = True, start_epoch: int = 0, optimizer_state: dict | None = None,
-              on_epoch_end: Callable | None = None, seed: int | None = None) -> dict:
+              on_epoch_end: Callable | None = None, seed: int | None = None, max_steps: int | None = None,
+              start_step: int = 0) -> dict:
     """Train ``model`` (a TCA, possibly wrapped in DistributedDataParallel) with Adam.
 
     Args:
@@ -147,18 +148,22 @@ def train_tca(model: nn.Module, batches: Callable[[int], Iterable[tuple[Tensor, 
             of the epoch just finished), e.g. to checkpoint; resume with ``start_epoch = epoch + 1``.
         seed: seeds the reparameterisation noise per epoch: on CPU the same seed, data and thread count
             give bit-identical weights (deterministic kernels, see ``deterministic``), also when resumed.
+        max_steps: stop after this many optimizer steps in all (counting the ``start_step`` steps taken
+            before ``start_epoch``); the epoch where it stops ends early and is the last one. The
+            progress bar then counts steps (with an ETA) instead of epochs.
     On CUDA, TF32 matmuls are allowed during training.
     Returns:
-        ``{"train_loss", "train_recon", "train_kl", "epochs"}``: frame-weighted means over the last epoch.
+        ``{"train_loss", "train_recon", "train_kl", "epochs", "steps"}``: losses are frame-weighted means
+        over the last epoch; ``steps`` counts optimizer steps from the start (``start_step`` included).
     """
     device = torch.device(device)
     with tf32(True, device), deterministic(device):
         return _train(model, batches, epochs, lr, kl_weight, device, progress, start_epoch, optimizer_state,
-                      on_epoch_end, seed)
+                      on_epoch_end, seed, max_steps, start_step)
 
 
 def _train(model, batches, epochs, lr, kl_weight, device, progress, start_epoch, optimizer_state,
-           on_epoch_end, seed) -> dict:
+           on_epoch_end, seed, max_steps=None, start_step=0) -> dict:
     from tascodec.progress import tqdm
 
     if not isinstance(model, nn.parallel.DistributedDataParallel):
@@ -167,10 +172,15 @@ def _train(model, batches, epochs, lr, kl_weight, device, progress, start_epoch,
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
-    stats = {"train_loss": math.nan, "train_recon": math.nan, "train_kl": math.nan, "epochs": start_epoch}
-    bar = tqdm(range(start_epoch, epochs), desc="train", unit="epoch", disable=not progress,
-               initial=start_epoch, total=epochs)
-    for epoch in bar:
+    step = int(start_step)
+    stats = {"train_loss": math.nan, "train_recon": math.nan, "train_kl": math.nan, "epochs": start_epoch,
+             "steps": step}
+    by_step = max_steps is not None
+    bar = tqdm(desc="train", unit="step" if by_step else "epoch", disable=not progress, dynamic_ncols=True,
+               initial=step if by_step else start_epoch, total=max_steps if by_step else epochs)
+    for epoch in range(start_epoch, epochs):
+        if by_step and step >= max_steps:
+            break
         if seed is not None:
             torch.manual_seed(epoch_seed(seed, epoch))
         sums = torch.zeros(3, dtype=torch.float64, device=device)
@@ -185,8 +195,15 @@ def _train(model, batches, epochs, lr, kl_weight, device, progress, start_epoch,
             opt.step()
             sums += torch.stack([total.detach(), recon.detach(), kl.detach()]).double() * x.shape[0]
             frames += x.shape[0]
+            step += 1
+            if by_step:
+                bar.update(1)
+                if step >= max_steps:
+                    break
         loss, rec, kl = (sums / max(frames, 1)).tolist()
-        stats = {"train_loss": loss, "train_recon": rec, "train_kl": kl, "epochs": epoch + 1}
+        stats = {"train_loss": loss, "train_recon": rec, "train_kl": kl, "epochs": epoch + 1, "steps": step}
+        if not by_step:
+            bar.update(1)
         bar.set_postfix(loss=f"{loss:.4g}", recon=f"{rec:.4g}", kl=f"{kl:.4g}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, model, opt, stats)
