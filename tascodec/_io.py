@@ -4,6 +4,8 @@ One rule for all of them:
 
 * ``atomic_path(path)`` (a file): yields a temporary ``.NAME.XXXXXXXX.tmp`` beside ``path``; on success
   it is renamed onto ``path``. An existing file is replaced only with ``force``.
+* Missing folders above an output are created (as ``mkdir -p``) and removed again if the write
+  fails; files and folders get the permissions of the user's umask (not mkstemp/mkdtemp's 0600/0700).
 * ``atomic_dir(path, kind)`` (a folder): yields a temporary folder ``.NAME.XXXXXXXX.tmp/`` beside
   ``path``, marked with a manifest ``.tasz-output.json`` (tool, kind of output, its files); on
   success it takes the place of ``path``. An existing folder is used if it is empty, and replaced
@@ -41,15 +43,13 @@ TOOL = "tascodec"
 
 # --- files -------------------------------------------------------------------------------------
 def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
-    """Refuse an existing output unless ``force``; refuse a missing parent folder."""
+    """Refuse an existing output unless ``force``, and a path below a file (missing folders are made)."""
     p = Path(path)
     if p.exists() and not force:
         raise OutputExistsError(f"{p}: already exists (use -f/--force to replace it)")
     if p.is_dir():
         raise UsageError(f"{p}: is a directory, expected a file path")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{p}: parent folder {parent} does not exist")
+    _check_ancestors(p)
     return p
 
 
@@ -60,8 +60,14 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     p = check_writable(path, force)
-    remove_stale(p, folder=False)
-    fd, tmp_p = _locked_temp(p, folder=False)
+    made = make_parents(p)
+    try:
+        remove_stale(p, folder=False)
+        fd, tmp_p = _locked_temp(p, folder=False)
+    except BaseException:
+        remove_made(made)
+        raise
+    done = False
     try:
         os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the file the usual permissions
         yield tmp_p
@@ -69,10 +75,13 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
         if p.exists() and not force:  # appeared while we were writing
             raise OutputExistsError(f"{p}: already exists (use -f/--force to replace it)")
         os.replace(tmp_p, p)
+        done = True
     finally:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             tmp_p.unlink()
+        if not done:
+            remove_made(made)
 
 
 def _locked_temp(p: Path, folder: bool) -> tuple[int, Path]:

@@ -269,3 +269,57 @@ def test_a_sigkill_leaves_temporaries_that_the_next_run_removes(tmp_path, what):
     r = invoke("decode", src, *args)
     assert r.exit_code == 0, r.output
     assert [q.name for q in out.parent.iterdir()] == [out.name]
+
+
+# --- missing parents are created (mkdir -p); everything gets the user's umask (issue 16) ---------
+@pytest.fixture()
+def umask027():
+    old = os.umask(0o027)
+    yield
+    os.umask(old)
+
+
+def modes(root: Path) -> set[tuple[str, int]]:
+    return {("d" if p.is_dir() else "f", p.stat().st_mode & 0o777) for p in [root, *root.rglob("*")]}
+
+
+def test_folder_outputs_create_parents_with_the_umask(cmd, root, umask027):
+    out = root / "a" / "b" / "out"
+    r = cmd.run(cmd.src, out)
+    assert r.exit_code == 0, r.output
+    assert modes(root / "a") <= {("d", 0o750), ("f", 0o640)}
+    assert ("f", 0o640) in modes(out)
+
+
+def test_file_outputs_create_parents_with_the_umask(tmp_path, umask027):
+    src = write_test_container(tmp_path / "x.tasz")
+    r = invoke("decode", src, "--video", "a", "-o", tmp_path / "a" / "b" / "v.npy")
+    assert r.exit_code == 0, r.output
+    r = invoke("subset", src, "--count", "2", "-o", tmp_path / "c" / "d" / "s.tasz")
+    assert r.exit_code == 0, r.output
+    for top in ("a", "c"):
+        assert modes(tmp_path / top) == {("d", 0o750), ("f", 0o640)}
+
+
+def test_parents_made_for_a_failed_write_are_removed(tmp_path, monkeypatch):
+    from tascodec.decode import export
+
+    src = write_test_container(tmp_path / "x.tasz")
+
+    def failing(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(export, "write_features", failing)
+    for args in (["--video", "a", "-o", tmp_path / "a" / "b" / "v.npy"], ["-o", tmp_path / "c" / "d" / "out"]):
+        with pytest.raises(RuntimeError):
+            CliRunner().invoke(cli, ["decode", str(src), *map(str, args)], catch_exceptions=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.tasz"]
+
+
+@pytest.mark.parametrize("args", [["--video", "a", "-o", "{f}/v.npy"], ["-o", "{f}/sub/out"]])
+def test_a_path_below_a_file_is_refused(tmp_path, args):
+    src = write_test_container(tmp_path / "x.tasz")
+    (tmp_path / "f").write_text("a file")
+    r = invoke("decode", src, *[a.format(f=tmp_path / "f") for a in args])
+    assert "is not a folder" in one_error_line(r)
+    assert (tmp_path / "f").read_text() == "a file"

@@ -91,7 +91,7 @@ class Checkpoint:
         """Save the state after ``epoch`` finished epochs (rank 0 only)."""
         if not self.writer:
             return
-        self.folder.mkdir(exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
         name = f"train-{epoch:06d}.npz"
         save_tree(self.folder / name, {"model": model_state, "optimizer": optimizer_state})
         old = self.state.get("train_file")
@@ -113,7 +113,7 @@ class Checkpoint:
 
     def save_chunk(self, i: int, codes: np.ndarray, info: dict[str, Any], decoder_sha256: str) -> None:
         """Save finished chunk ``i`` (any rank), made with the decoder of the given digest."""
-        self.folder.mkdir(exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
         if self.writer and not (self.folder / "state.json").exists():
             self._write_state()  # so that a later run with other settings is refused, not mixed
         save_tree(self._chunk_path(i), {"codes": np.asarray(codes, np.float32), "info": _jsonable(info),
@@ -216,6 +216,6 @@ def _to_py(v: Any) -> Any:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, force=True) as tmp:
         tmp.write_bytes(data)
