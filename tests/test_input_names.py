@@ -92,11 +92,11 @@ def test_bad_class_name_in_mapping(tmp_path, bad):
     assert ("class name" in msg) if bad != "po\u2028ur" else ("expected 'id name'" in msg)
 
 
-@pytest.mark.parametrize("pattern,what", [(r"^S\d+_(x*)Tea", "is empty"), (r"(\.\.)", "not a safe file name")])
-def test_bad_activity_from_the_pattern(tmp_path, pattern, what):
+@pytest.mark.parametrize("pattern", [r"_Tea(\.)", r"(\.\.)"])
+def test_bad_activity_from_the_pattern(tmp_path, pattern):
     ds_dir = make(tmp_path / "ds", ["S1_Tea_C1", "S2_Tea..C1", "S3_Tea..C1"])
     msg = _refused(tmp_path, ds_dir, "train.split1.bundle", pattern=pattern)
-    assert "activity" in msg and what in msg and repr(pattern) in msg
+    assert "activity" in msg and "not a safe file name" in msg and repr(pattern) in msg
 
 
 def test_good_names_pass(tmp_path):
