@@ -14,7 +14,8 @@ import warnings
 import click
 
 from tascodec import __version__
-from tascodec.errors import DuplicateVideos, FrameCountMismatch, OutputExistsError, TaszError
+from tascodec.errors import (DuplicateVideos, FrameCountMismatch, MissingActivities, MissingFeatures,
+                             OutputExistsError, TaszError)
 
 # verb -> module under tascodec.cli holding a click command named ``cmd``
 VERBS = {
@@ -39,6 +40,8 @@ HINTS = (
     (OutputExistsError, "--force", "use -f/--force to replace it"),
     (FrameCountMismatch, "--trim", "use --trim to truncate to the shorter"),
     (DuplicateVideos, "--skip-duplicates", "use --skip-duplicates to keep the first of each"),
+    (MissingFeatures, "--labels", "pass the labels folder with --labels if the features live apart"),
+    (MissingActivities, "--activity-pattern", "give an activity pattern, e.g. --activity-pattern REGEX"),
 )
 VERB_HINTS = {("demo", OutputExistsError): "use -f/--force or --out DIR"}
 

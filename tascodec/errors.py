@@ -44,6 +44,14 @@ class MissingDatasetFile(DatasetError, MissingFileError):
     """A file or folder of a TAS dataset does not exist."""
 
 
+class MissingFeatures(MissingDatasetFile):
+    """A dataset folder has no features folder (they may live apart from the labels)."""
+
+
+class MissingActivities(UsageError):
+    """Videos have no activity (none stored, no pattern given) where an operation needs one per video."""
+
+
 class FrameCountMismatch(DatasetError):
     """A video's features and labels have different lengths (``trim`` truncates to the shorter)."""
 

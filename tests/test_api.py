@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 import tascodec
 from tascodec.cli.main import cli, error_line
-from tascodec.errors import FrameCountMismatch, OutputExistsError, UsageError
+from tascodec.errors import (FrameCountMismatch, MissingActivities, MissingFeatures, OutputExistsError,
+                             UsageError)
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
 MLP = VECTORS / "mlp-float32.tasz"
@@ -101,6 +102,23 @@ def test_cli_adds_the_flag_hints_not_the_library():
     assert error_line(FrameCountMismatch("f.npy: 3 feature frames but 4 labels")).endswith("(use --trim to "
                                                                                           "truncate to the shorter)")
     assert error_line(UsageError("bad value")) == "bad value"
+    assert error_line(MissingFeatures("ds/features: no features folder")).endswith("with --labels if the "
+                                                                                  "features live apart)")
+    assert "--activity-pattern REGEX" in error_line(MissingActivities("no activity is stored for 1 video(s): v"))
+
+
+def test_library_messages_name_no_cli_flags(tmp_path):
+    from tascodec.subset import split_by_activity
+
+    with tascodec.open(MLP) as c:
+        content = c.content()
+    with pytest.raises(MissingActivities) as ei:
+        split_by_activity(content)
+    assert "--" not in str(ei.value)
+    (tmp_path / "ds" / "groundTruth").mkdir(parents=True)
+    with pytest.raises(MissingFeatures) as ei:
+        tascodec.read_dataset(tmp_path / "ds")
+    assert "--" not in str(ei.value)
 
 
 def test_cli_trim_hint_on_a_frame_count_mismatch(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tascodec.data.layout import read_dataset
-from tascodec.errors import DatasetError, FrameCountMismatch, UsageError
+from tascodec.errors import DatasetError, FrameCountMismatch, MissingFeatures, UsageError
 
 VOCAB = ["background", "take", "pour", "stir"]
 
@@ -84,7 +84,7 @@ def test_features_apart_with_labels_option(tmp_path):
     root = make_dataset(tmp_path / "bf", {"a": SEQ_A, "b": SEQ_B}, features_apart=True)
     ds = read_dataset(root / "feats", labels=root)
     assert ds.videos == ["a"] and ds.features("a").shape == (len(SEQ_A), 8)
-    with pytest.raises(DatasetError, match="--labels"):
+    with pytest.raises(MissingFeatures, match="no features folder"):  # the CLI adds the --labels hint
         read_dataset(root)
 
 

@@ -23,7 +23,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..container.names import name_problem
-from ..errors import DatasetError, DatasetWarning, FrameCountMismatch, MissingDatasetFile, UnknownVideo
+from ..errors import (DatasetError, DatasetWarning, FrameCountMismatch, MissingDatasetFile, MissingFeatures,
+                      UnknownVideo)
 from .activity import activity_of, compile_activity_pattern
 from .segments import runs
 
@@ -191,8 +192,7 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
         features_dir = root / "features"
     if not features_dir.is_dir() or (labels is not None and not any(features_dir.glob("*.npy"))):
         if require_features:
-            raise DatasetError(f"{features_dir}: no features folder (pass the labels folder with --labels "
-                               "if the features live apart)")
+            raise MissingFeatures(f"{features_dir}: no features folder")
         features_dir = None
 
     gt_dir = label_root / "groundTruth"

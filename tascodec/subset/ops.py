@@ -21,7 +21,7 @@ from .._io import atomic_dir, atomic_path, check_writable
 from ..container.content import Content
 from ..container.summary import sample_rate_of
 from ..data.activity import activity_of, compile_activity_pattern
-from ..errors import DuplicateVideos, UsageError
+from ..errors import DuplicateVideos, MissingActivities, UsageError
 from .selection import mean_distance, select, sequences_of
 
 __all__ = ["subset_content", "merge_contents", "split_by_activity", "activities_of", "content_sequences",
@@ -130,7 +130,7 @@ def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = No
             why = f"random codes with seed {c.random_seed}, not {base.random_seed}"
         elif c.codes is not None and c.codes_dtype != base.codes_dtype:
             why = (f"{c.codes_dtype} codes, not {base.codes_dtype} (merge does not requantize; "
-                   "encode both with the same --latent-dtype)")
+                   "encode both with the same latent dtype)")
         if why:
             raise UsageError(f"cannot merge {name} with {bname}: it has {why}")
     seen: dict[str, str] = {}
@@ -199,9 +199,9 @@ def _require_activities(videos: Sequence[str], acts: Sequence[str | None], patte
     missing = [v for v, a in zip(videos, acts) if a is None]
     if missing:
         how = f"the activity pattern {pattern!r} does not match" if pattern else "no activity is stored for"
-        hint = "" if pattern else " (give an activity pattern, e.g. --activity-pattern REGEX)"
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise UsageError(f"{how} {len(missing)} video(s): {', '.join(missing[:5])}{more}{hint}")
+        raise (UsageError if pattern else MissingActivities)(f"{how} {len(missing)} video(s): "
+                                                              f"{', '.join(missing[:5])}{more}")
 
 
 def split_by_activity(content: Content, *, pattern: str | None = None) -> dict[str, Content]:
