@@ -166,7 +166,7 @@ def _test_part(container, data_dir, split: int, repeat: int):
     if rate != 1 and repeat == 1:
         raise UsageError(f"the container keeps one frame in {rate} while the test videos of {data_dir} are at "
                          "the source rate: restore at the source rate to mix them (not rate 'stored')")
-    ds = read_dataset(data_dir, split=split, part="test", trim=True)
+    ds = read_dataset(data_dir, split=split, part="test", trim=True, background=())
     mapping = Path(data_dir) / "mapping.txt"
     if ds.vocab != list(container.vocab):
         raise UsageError(f"{mapping}: its classes differ from the container's "
