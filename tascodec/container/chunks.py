@@ -40,6 +40,30 @@ def zstd_content_size(frame: bytes) -> int | None:
     return value + 256 if size == 2 else value
 
 
+def zstd_frame_size(frame: bytes) -> int | None:
+    """Length in bytes of the zstd frame that starts ``frame`` (RFC 8878, 3.1.1: header, blocks,
+    optional checksum), or None when it is not a complete frame. Walks the 3-byte block headers:
+    work proportional to the stored bytes."""
+    if len(frame) < 6 or frame[:4] != _ZSTD_MAGIC:
+        return None
+    fhd = frame[4]
+    fcs_flag, single, checksum, dict_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
+    pos = 5 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    n = len(frame)
+    while True:
+        if pos + 3 > n:
+            return None
+        h = frame[pos] | frame[pos + 1] << 8 | frame[pos + 2] << 16
+        last, kind, size = h & 1, (h >> 1) & 3, h >> 3
+        if kind == 3:  # reserved
+            return None
+        pos += 3 + (1 if kind == 1 else size)
+        if last:
+            break
+    pos += 4 if checksum else 0
+    return pos if pos <= n else None
+
+
 def decode_chunk(frame: bytes, crc: bytes, spec: ArraySpec, key: str) -> np.ndarray:
     """A chunk entry, split as ``(zstd frame, 4 crc32c bytes)`` -> ``spec.chunk_shape`` array (read-only)."""
     if len(frame) < 6 or len(crc) != 4:
@@ -50,6 +74,8 @@ def decode_chunk(frame: bytes, crc: bytes, spec: ArraySpec, key: str) -> np.ndar
     declared = zstd_content_size(frame)
     if declared != expected:
         raise CorruptData(f"chunk {key}: zstd frame declares {declared} bytes, expected {expected}")
+    if zstd_frame_size(frame) != len(frame):
+        raise CorruptData(f"chunk {key}: not a single zstd frame (trailing or missing bytes)")
     try:
         data = numcodecs.zstd.decompress(frame)  # allocates the declared size, checked above
     except Exception as e:  # numcodecs raises RuntimeError/ValueError on bad frames

@@ -203,7 +203,7 @@ def _check_codecs(codecs: Any, bad) -> None:
         zc = z.get("configuration", {})
         ok = (b.get("name") == "bytes" and b.get("configuration") == {"endian": "little"}
               and z.get("name") == "zstd" and isinstance(zc, dict)
-              and _is_int(zc.get("level", 0)) and isinstance(zc.get("checksum", False), bool)
+              and _is_int(zc.get("level")) and isinstance(zc.get("checksum"), bool)
               and c.get("name") == "crc32c" and c.get("configuration", {}) == {})
     if not ok:
         raise bad("codecs are not [bytes(little), zstd, crc32c]")

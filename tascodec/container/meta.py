@@ -16,7 +16,7 @@ from .content import CODE_DTYPES, DECODER_KINDS, WEIGHT_DTYPES, Content, Decoder
 from .layout import FORMAT, MAJOR, MAX_DIM, MAX_JSON_DEPTH, MAX_JSON_TOKENS, MAX_VIDEOS, VERSION
 from .names import name_problem  # noqa: F401 - re-exported (older imports)
 
-_VERSION = re.compile(r"(\d{1,9})\.(\d{1,9})")
+_VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")  # ASCII digits, no leading zeros
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 CODE_SOURCES = ("stored", "random")
 
@@ -162,8 +162,8 @@ def parse_root(doc: Any) -> dict[str, Any]:
     m = _VERSION.fullmatch(version) if isinstance(version, str) else None
     if not m:
         raise InvalidStructure(f"version {version!r} is not of the form MAJOR.MINOR")
-    if int(m.group(1)) != MAJOR:
-        raise UnsupportedVersion(f"format version {version} is not supported: this reader reads "
+    if m.group(1) != str(MAJOR):  # compared as text: any length, no int() of a huge string
+        raise UnsupportedVersion(f"format version {version:.24} is not supported: this reader reads "
                                  f"tasz {MAJOR}.x (upgrade tascodec to read it)")
     return tasz
 
@@ -183,7 +183,7 @@ def parse_header(tasz: dict[str, Any]) -> Header:
     if len(videos) > MAX_VIDEOS:
         raise LimitExceeded(f"{len(videos)} videos exceed the {MAX_VIDEOS} limit")
     check_names("videos", videos, path_safe=True, unique=True)
-    activities = _get(tasz, "activities", w, (list, type(None)), optional=True)
+    activities = _get(tasz, "activities", w, (list, type(None)))
     if activities is not None:
         if len(activities) != len(videos):
             raise InvalidStructure(f"activities has {len(activities)} entries for {len(videos)} videos")
@@ -196,7 +196,7 @@ def parse_header(tasz: dict[str, Any]) -> Header:
     source = _get(codes, "source", "codes", str)
     dtype = _get(codes, "dtype", "codes", str)
     width = _get(codes, "width", "codes", int)
-    seed = _get(codes, "random_seed", "codes", (int, type(None)), optional=True)
+    seed = _get(codes, "random_seed", "codes", (int, type(None)))
     if source not in CODE_SOURCES:
         raise InvalidStructure(f"codes.source {source!r} is not one of {list(CODE_SOURCES)}")
     if dtype not in CODE_DTYPES:
@@ -210,7 +210,7 @@ def parse_header(tasz: dict[str, Any]) -> Header:
             raise InvalidStructure(f"random codes must have dtype float32, not {dtype!r}")
     elif seed is not None:
         raise InvalidStructure("codes.random_seed is set but codes are stored")
-    provenance = check_provenance(_get(tasz, "provenance", w, dict, optional=True, default={}))
+    provenance = check_provenance(_get(tasz, "provenance", w, dict))
     writer = check_writer(_get(tasz, "writer", w, dict, optional=True, default={}))
     return Header(tasz["version"], vocab, background, videos, activities, decoder, sha,
                   source, dtype, seed if source == "random" else None, provenance, writer)
