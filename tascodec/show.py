@@ -86,7 +86,7 @@ def build_figure(container_path, video: str, *, data_dir=None, max_dims: int = 2
     if data_dir is not None:
         from .data.layout import read_dataset
 
-        ds = read_dataset(data_dir, part="all")
+        ds = read_dataset(data_dir, part="all", background=())  # labels only: no background needed
         if name not in ds:
             raise DatasetError(f"{data_dir}: has no video named {name!r}")
         original = ds.features(name)

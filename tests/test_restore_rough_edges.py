@@ -152,3 +152,17 @@ def test_the_cli_ends_bars_an_error_left_open(bars, tmp_path, monkeypatch):
     made, out = bars
     assert r.exit_code == 1 and "disk full" in r.stderr
     assert len(made) == 1 and made[0].disable and out.getvalue().endswith("\n")
+
+
+def test_show_with_data_reads_labels_without_a_background_warning(breakfast, tmp_path):
+    pytest.importorskip("matplotlib")
+    from tascodec.encode import pipeline
+    from tascodec.show import build_figure
+
+    f = pipeline.encode(breakfast, tmp_path / "bf.tasz", background=("SIL",), epochs=1, iters=2, batch_size=64,
+                        hidden=16, latent_dim=4, progress=False, device="cpu")
+    with tascodec.open(f) as c:
+        video = c.videos[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatasetWarning)
+        build_figure(f, video, data_dir=breakfast)
