@@ -80,7 +80,7 @@ def test_bad_split_is_refused(good, tmp_path, value):
     ("dataset", 3), ("part", None), ("source_videos", "x"), ("source_frames", -1), ("labels_sha256", "xyz"),
     ("method", ["a"]), ("settings", []), ("losses", {"tca": "low"}), ("losses", {"tca": True}),
     ("tascodec_version", 1), ("created", {}), ("operations", {}), ("operations", [1]),
-    ("operations", [{"videos": []}]), ("sample_rate", 0),
+    ("operations", [{"videos": []}]), ("sample_rate", 0), ("sample_rate", 10**6),
 ])
 def test_provenance_types_are_checked(good, tmp_path, key, value):
     out = edit_root(good, tmp_path / "p.tasz", lambda t: t["provenance"].update({key: value}))
@@ -169,3 +169,10 @@ def test_errors_are_format_errors(good, tmp_path):
     for text in (b"[" * 100000, b'{"a":' * 2000 + b"1" + b"}" * 2000):
         with pytest.raises(TaszFormatError):
             tascodec.open(root_with(good, tmp_path / "e.tasz", text))
+
+
+def test_sample_rate_from_settings_is_bounded():
+    from tascodec.container.summary import sample_rate_of
+
+    assert sample_rate_of({"settings": {"sample_rate": 2}}) == 2
+    assert sample_rate_of({"settings": {"sample_rate": 10**12}}) == 1  # an old file's free-form settings

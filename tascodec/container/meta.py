@@ -219,6 +219,7 @@ def parse_header(tasz: dict[str, Any]) -> Header:
 # --- provenance and writer: free-form, but the keys spec section 2 lists have their types ------
 PROVENANCE_DEPTH = 4  # root (1) > attributes (2) > tasz (3) > provenance (4)
 MAX_SPLIT = (1 << 31) - 1
+MAX_SAMPLE_RATE = 1024  # a restore repeats each frame this often: bounded like the frames
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -238,7 +239,7 @@ _PROVENANCE_TYPES = {
     "part": (lambda x: isinstance(x, str), "a string"),
     "source_videos": (_count(0), "a non-negative integer"),
     "source_frames": (_count(0), "a non-negative integer"),
-    "sample_rate": (_count(1), "an integer >= 1"),
+    "sample_rate": (_count(1, MAX_SAMPLE_RATE), f"an integer in 1..{MAX_SAMPLE_RATE}"),
     "labels_sha256": (lambda x: isinstance(x, str) and _HEX.fullmatch(x) is not None, "a lowercase hex string"),
     "method": (lambda x: isinstance(x, str), "a string"),
     "settings": (lambda x: isinstance(x, dict), "an object"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .meta import MAX_SAMPLE_RATE
 from .reader import Container
 
 
@@ -24,7 +25,7 @@ def sample_rate_of(provenance: dict[str, Any]) -> int:
     """
     settings = provenance.get("settings")
     for v in (provenance.get("sample_rate"), settings.get("sample_rate") if isinstance(settings, dict) else None):
-        if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+        if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SAMPLE_RATE:
             return v
     return 1
 
@@ -53,6 +54,7 @@ def summarize(c: Container) -> dict[str, Any]:
         "method": method_of(c),
         "K": k if isinstance(k, int) and not isinstance(k, bool) else max_instances,
         "max_instances_per_segment": max_instances,
+        "frames_per_code": settings.get("frames_per_code") if isinstance(settings.get("frames_per_code"), int) else None,
         "videos": c.num_videos,
         "segments": c.num_segments,
         "instances": c.num_rows,
