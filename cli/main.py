@@ -89,6 +89,7 @@ class LazyGroup(click.Group):
         return _require_torch(cmd) if name in NEEDS_TORCH else cmd
 
     def invoke(self, ctx):
+        _ignore_sigxfsz()
         try:
             with _one_line_warnings():
                 return super().invoke(ctx)
@@ -106,6 +107,17 @@ class LazyGroup(click.Group):
             _end_bars()
             click.echo("tasz: interrupted", err=True)
             ctx.exit(130)
+
+
+def _ignore_sigxfsz() -> None:
+    """Under a file-size limit (``ulimit -f``) a write then fails with EFBIG, which the output helpers
+    report as one line naming the output, instead of SIGXFSZ killing the process. (CPython ignores
+    SIGXFSZ at start-up; a host that embeds it may not.)"""
+    import signal
+    import threading
+
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _end_bars() -> None:

@@ -4,6 +4,8 @@ One rule for all of them:
 
 * ``atomic_path(path)`` (a file): yields a temporary ``.NAME.XXXXXXXX.tmp`` beside ``path``; on success
   it is renamed onto ``path``. An existing file is replaced only with ``force``.
+* An ``OSError`` while writing (disk full, file too large, no permission) becomes one
+  ``OutputWriteError`` naming the output; the previous output is untouched.
 * Missing folders above an output are created (as ``mkdir -p``) and removed again if the write
   fails; files and folders get the permissions of the user's umask (not mkstemp/mkdtemp's 0600/0700).
 * ``atomic_dir(path, kind)`` (a folder): yields a temporary folder ``.NAME.XXXXXXXX.tmp/`` beside
@@ -30,7 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import OutputExistsError, UsageError
+from .errors import OutputExistsError, OutputWriteError, UsageError
 
 try:
     import fcntl
@@ -60,15 +62,11 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     p = check_writable(path, force)
-    made = make_parents(p)
+    made, fd, tmp_p, done = [], None, None, False
     try:
+        made = make_parents(p)
         remove_stale(p, folder=False)
         fd, tmp_p = _locked_temp(p, folder=False)
-    except BaseException:
-        remove_made(made)
-        raise
-    done = False
-    try:
         os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; give the file the usual permissions
         yield tmp_p
         os.fsync(fd)
@@ -76,12 +74,39 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
             raise OutputExistsError(f"{p}: already exists (use -f/--force to replace it)")
         os.replace(tmp_p, p)
         done = True
+    except OSError as e:
+        raise write_error(p, e, tmp_p) from None
     finally:
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            tmp_p.unlink()
+        if fd is not None:
+            os.close(fd)
+        if tmp_p is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_p.unlink()
         if not done:
             remove_made(made)
+
+
+def write_error(out: str | os.PathLike, e: OSError, temp: Path | None = None) -> OSError:
+    """``e`` as an ``OutputWriteError`` naming ``out`` if it is about writing ``out``, else ``e`` itself.
+
+    About ``out``: no file name (``write()`` on a full disk), or ``out``, a folder above it, its
+    temporary ``temp`` or a file inside that (the output's own parts).
+    """
+    target = os.path.abspath(out)
+    names = [n for n in (e.filename, e.filename2) if n is not None]
+    if not names:
+        return OutputWriteError(out, e)
+    for n in names:
+        f = os.path.abspath(os.fsdecode(n))
+        if temp is not None and (f == str(temp) or f.startswith(str(temp) + os.sep)):
+            inner = os.path.relpath(f, temp)
+            return OutputWriteError(out, e, None if inner == "." else inner)
+        if f == target or f.startswith(target + os.sep) or target.startswith(f.rstrip(os.sep) + os.sep):
+            return OutputWriteError(out, e)
+        if (os.path.dirname(f) == os.path.dirname(target)
+                and os.path.basename(f).startswith(f".{os.path.basename(target)}.")):
+            return OutputWriteError(out, e)  # its temporary, before we knew its name
+    return e
 
 
 def _locked_temp(p: Path, folder: bool) -> tuple[int, Path]:
@@ -235,21 +260,31 @@ class AtomicDir:
     def __init__(self, path: str | os.PathLike, kind: str, force: bool = False):
         self.out, self.kind, self.force = check_dir(path, force), kind, force
         self.target = Path(os.path.abspath(self.out))
-        self._made, self._done, self.path, self._fd = make_parents(self.target), False, None, None
+        self._made, self._done, self.path, self._fd = [], False, None, None
         try:
+            self._made = make_parents(self.target)
             remove_stale(self.target, folder=True)
             self._fd, self.path = _locked_temp(self.target, folder=True)
             _write_manifest(self.path, {"tool": TOOL, "kind": kind, "state": "building"})
-        except BaseException:
+        except BaseException as e:
             self.discard()
+            if isinstance(e, OSError):
+                raise self.error(e) from None
             raise
+
+    def error(self, e: OSError) -> OSError:
+        """``e`` as an ``OutputWriteError`` naming the output, if it is about writing it (``write_error``)."""
+        return write_error(self.out, e, self.path)
 
     def commit(self) -> Path:
         """Install the finished folder at the output path (checked again first); returns that path."""
-        _write_manifest(self.path, {"tool": TOOL, "kind": self.kind, "files": _entries(self.path)})
-        os.chmod(self.path, 0o777 & ~umask())  # mkdtemp makes 0700
-        check_dir(self.out, self.force)  # it may have changed while we were writing
-        _install(self.path, self.target)
+        try:
+            _write_manifest(self.path, {"tool": TOOL, "kind": self.kind, "files": _entries(self.path)})
+            os.chmod(self.path, 0o777 & ~umask())  # mkdtemp makes 0700
+            check_dir(self.out, self.force)  # it may have changed while we were writing
+            _install(self.path, self.target)
+        except OSError as e:
+            raise self.error(e) from None
         self._done = True
         return self.out
 
@@ -275,6 +310,8 @@ def atomic_dir(path: str | os.PathLike, kind: str, force: bool = False) -> Itera
     try:
         yield d.path
         d.commit()
+    except OSError as e:
+        raise d.error(e) from None
     finally:
         d.discard()
 

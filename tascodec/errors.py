@@ -21,6 +21,24 @@ class OutputExistsError(UsageError):
     """The output path exists and overwriting (``force``) was not requested."""
 
 
+class OutputWriteError(TaszError, OSError):
+    """Writing an output failed (disk full, file too large, no permission, ...); nothing was replaced.
+
+    ``path`` is the output (not its temporary); ``errno``/``strerror`` are the cause's.
+    """
+
+    def __init__(self, path, cause: OSError, inner: str | None = None):
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.path, self.inner = str(path), inner
+
+    def __str__(self) -> str:
+        where = f" {self.inner}" if self.inner else ""
+        return f"{self.path}: cannot write{where}: {self.strerror}"
+
+    def __reduce__(self):
+        return OSError, (self.errno, str(self), self.path)
+
+
 class DuplicateVideos(UsageError):
     """Inputs to be merged share video names (``skip_duplicates`` keeps the first of each)."""
 

@@ -4,6 +4,7 @@ Folder outputs (``decode -o``, ``split``, ``synth``, ``demo``) share one matrix 
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -323,3 +324,72 @@ def test_a_path_below_a_file_is_refused(tmp_path, args):
     r = invoke("decode", src, *[a.format(f=tmp_path / "f") for a in args])
     assert "is not a folder" in one_error_line(r)
     assert (tmp_path / "f").read_text() == "a file"
+
+
+# --- a full disk or a file-size limit: one line naming the output, previous output untouched ----
+def _no_space(*a, **k):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what write() raises, without a file name
+
+
+def _enospc_demo_stages(work, **kw):
+    (work / "gtea.tasz").write_bytes(b"half")
+    _no_space()
+
+
+ENOSPC_AT = {  # the write each command does into its output, made to fail
+    "decode": ("tascodec.decode.export.write_features", _no_space),
+    "split": ("tascodec.container.zipio.ZipWriter.add", _no_space),
+    "synth": ("tascodec.data.synthetic._write_text", _no_space),
+    "demo": ("tascodec.demo._stages", _enospc_demo_stages),
+}
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_folder(cmd, root, monkeypatch):
+    out = root / "out"
+    assert cmd.run(cmd.src, out).exit_code == 0
+    before = snapshot(root)
+    monkeypatch.setattr(*ENOSPC_AT[cmd.name])
+    line = one_error_line(cmd.run(cmd.src, out, "-f"))
+    assert f"{out}: cannot write" in line and "No space left on device" in line
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("verb", ["merge", "subset", "decode"])
+def test_a_full_disk_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch, verb):
+    src = write_test_container(tmp_path / "x.tasz")
+    out = tmp_path / ("v.npy" if verb == "decode" else "o.tasz")
+    out.write_bytes(b"previous")
+    where = "tascodec.decode.export.write_features" if verb == "decode" else "tascodec.container.zipio.ZipWriter.add"
+    monkeypatch.setattr(where, _no_space)
+    args = {"merge": ["merge", src, "-o", out, "-f"], "subset": ["subset", src, "--count", "2", "-o", out, "-f"],
+            "decode": ["decode", src, "--video", "a", "-o", out, "-f"]}[verb]
+    line = one_error_line(invoke(*args))
+    assert f"{out}: cannot write" in line and "No space left on device" in line
+    assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, "x.tasz"])
+
+
+LIMITED = """
+import resource, signal, sys
+from tascodec.cli.main import main
+limit = int(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # as a host may leave it: tasz must ignore it itself
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_a_file_size_limit_is_one_line_and_keeps_the_previous_output(tmp_path, what):
+    src = write_test_container(tmp_path / "x.tasz")
+    out = tmp_path / ("restored" if what == "folder" else "v.npy")
+    args = ["decode", str(src), "-o", str(out)] + (["--video", "c"] if what == "file" else [])
+    assert invoke(*args).exit_code == 0
+    before = snapshot(tmp_path)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    p = subprocess.run([sys.executable, "-c", LIMITED, "2048", *args, "-f"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 1, (p.returncode, p.stderr)  # not killed by SIGXFSZ, no traceback
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tasz: error: {out}: cannot write"), p.stderr
+    assert "File too large" in lines[0]
+    assert snapshot(tmp_path) == before

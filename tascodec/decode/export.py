@@ -151,6 +151,8 @@ def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False
         if test is not None:
             _write_test_part(tmp, test, split)
         staging.commit()
+    except OSError as e:
+        raise staging.error(e) from None  # a full disk: one line naming the output
     finally:
         if bar is not None:
             bar.close()  # an error then starts on its own line
