@@ -38,13 +38,13 @@ def cmd(file: Path, video: str | None, output: Path | None, device: str | None, 
         raise UsageError("--with-test makes a dataset folder: use it with -o DIR, not with --video")
     with open_container(file) as c:
         repeat = restore_repeat(c, rate)
-        times = f" (each stored frame {repeat}x, the source rate)" if repeat > 1 else ""
+        times = f" (each stored frame repeated {repeat}x, back to the source rate)" if repeat > 1 else ""
         if video is not None:
             path = export_video(c, video, output, force=force, device=device, rate=rate)
             click.echo(f"{path}: {c.decoder.feature_dim} x {repeat * c.num_frames(video)} float32{times}")
         else:
             export_dataset(c, output, force=force, device=device, progress=True, with_test=with_test, rate=rate)
-            click.echo(f"{output}: {len(c.videos)} videos, {repeat * c.total_frames} frames{times}")
+            click.echo(f"{output}: {len(c.videos)} videos, {repeat * c.total_frames:,} frames{times}")
             if with_test is not None:
                 test = (output / "splits").glob("test.split*.bundle")
                 n = sum(len(p.read_text().split()) for p in test)
