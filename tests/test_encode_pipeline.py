@@ -49,9 +49,12 @@ def test_every_method_writes_a_decodable_container(data, encoded, method):
     prov = meta["provenance"]
     assert prov["method"] == method and prov["labels_sha256"] == ds.labels_hash()
     assert prov["source_videos"] == len(ds) and prov["source_frames"] == ds.total_frames
-    assert prov["settings"]["K"] == 8 and prov["settings"]["seed"] == 0
+    assert prov["settings"]["K"] == (None if method == "pca" else 8) and prov["settings"]["seed"] == 0
     if method in ("mean", "coreset"):
         assert meta["decoder"]["kind"] == "repeat"
+    elif method == "pca":
+        assert meta["decoder"]["kind"] == "linear" and prov["settings"]["frames_per_code"] == 4
+        assert 0 <= prov["losses"]["pca_floor"] < 1
     else:
         assert meta["decoder"]["kind"] == "mlp" and prov["settings"]["epochs"] == 2
         assert 0 < prov["losses"]["train"] < 10

@@ -11,9 +11,9 @@ import math
 import numpy as np
 
 from ..errors import InvalidStructure, LimitExceeded
-from .content import MLP_WEIGHTS, Content, Decoder
+from .content import Content, Decoder
 from .layout import (MAX_DECODER_ELEMENTS, MAX_FRAMES, MAX_ROWS, MAX_SEGMENTS, MAX_VIDEOS,
-                     decoder_shapes)
+                     weight_dtype, weight_shapes)
 from .meta import (PROVENANCE_DEPTH, check_decoder_record, check_json_tree, check_names, check_provenance,
                    name_problem)
 
@@ -65,9 +65,8 @@ def check_tables(num_videos: int, num_classes: int, video_segments: np.ndarray, 
 
 def decoder_elements(dec: Decoder) -> int:
     """Number of weight elements the architecture record implies (0 for ``repeat``)."""
-    if dec.kind != "mlp":
-        return 0
-    shapes = decoder_shapes(dec.feature_dim, dec.latent_dim, dec.num_classes, dec.hidden)
+    shapes = weight_shapes(dec.kind, dec.feature_dim, dec.latent_dim, dec.num_classes, dec.hidden,
+                           dec.weights_dtype)
     return sum(math.prod(s) for s in shapes.values())
 
 
@@ -81,15 +80,20 @@ def check_decoder(dec: Decoder, num_classes: int) -> None:
         if dec.weights:
             raise InvalidStructure(f"repeat decoder has weights {sorted(dec.weights)}")
         return
-    if set(dec.weights) != set(MLP_WEIGHTS):
-        raise InvalidStructure(f"mlp decoder weights are {sorted(dec.weights)}, expected {sorted(MLP_WEIGHTS)}")
-    shapes = decoder_shapes(dec.feature_dim, dec.latent_dim, dec.num_classes, dec.hidden)
+    shapes = weight_shapes(dec.kind, dec.feature_dim, dec.latent_dim, dec.num_classes, dec.hidden,
+                           dec.weights_dtype)
+    if set(dec.weights) != set(shapes):
+        raise InvalidStructure(f"{dec.kind} decoder weights are {sorted(dec.weights)}, expected {sorted(shapes)}")
     for name, shape in shapes.items():
         a = dec.weights[name]
-        if not isinstance(a, np.ndarray) or a.dtype != np.dtype(dec.weights_dtype) or a.shape != shape:
+        dtype = weight_dtype(name, dec.weights_dtype)
+        if not isinstance(a, np.ndarray) or a.dtype != np.dtype(dtype) or a.shape != shape:
             got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-            raise InvalidStructure(f"decoder weight {name}: expected {dec.weights_dtype} {shape}, got {got}")
-        if not np.all(np.isfinite(a)):
+            raise InvalidStructure(f"decoder weight {name}: expected {dtype} {shape}, got {got}")
+        if a.dtype == np.int8:
+            if np.any(a == -128):
+                raise InvalidStructure(f"decoder weight {name}: int8 value -128 outside [-127, 127]")
+        elif not np.all(np.isfinite(a)):
             raise InvalidStructure(f"decoder weight {name} has non-finite values")
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-DECODER_KINDS = ("mlp", "repeat")
+DECODER_KINDS = ("mlp", "repeat", "linear")
 CODE_DTYPES = ("float32", "float16", "int8")
-WEIGHT_DTYPES = ("float32", "float16")
+WEIGHT_DTYPES = ("float32", "float16", "int8")  # int8: linear decoders only
 MLP_WEIGHTS = ("w1", "b1", "w2", "b2", "mean", "std")
 
 
@@ -27,6 +27,11 @@ class Decoder:
 
     ``kind == "repeat"``: a code *is* a ``(D,)`` frame, repeated over its instance's frames
     (the Mean and Coreset baselines). ``weights`` is empty, ``hidden == 0``, ``latent_dim == D``.
+
+    ``kind == "linear"`` (format 1.1): a transform codec. A segment's codes are knots at its
+    instances' centres, linearly interpolated in time (``tascodec.decode.linear``), then
+    ``x = w @ z + b`` with ``w (D, d)``, ``b (D,)``; ``hidden == 0``. With ``weights_dtype ==
+    "int8"``, ``w`` is int8 with a float32 scale per column ``w_scale (d,)`` and ``b`` is float32.
     """
 
     kind: str
@@ -50,6 +55,10 @@ class Decoder:
         return h.hexdigest()
 
     def float32_weights(self) -> dict[str, np.ndarray]:
+        """The weights as float32 (int8 ``w`` of a linear decoder times its column scales)."""
+        if self.weights_dtype == "int8":
+            w = self.weights["w"].astype(np.float32) * np.asarray(self.weights["w_scale"], np.float32)[None, :]
+            return {"w": w, "b": np.asarray(self.weights["b"], np.float32)}
         return {k: np.asarray(v, np.float32) for k, v in self.weights.items()}
 
 

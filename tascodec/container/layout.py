@@ -70,6 +70,20 @@ def decoder_shapes(D: int, d: int, C: int, H: int) -> dict[str, tuple[int, ...]]
     return {"w1": (H, d + C + 1), "b1": (H,), "w2": (D, H), "b2": (D,), "mean": (D,), "std": (D,)}
 
 
+def weight_shapes(kind: str, D: int, d: int, C: int, H: int, dtype: str = "float32") -> dict[str, tuple[int, ...]]:
+    """Expected shape of each decoder array of a decoder ``kind`` (none for ``repeat``)."""
+    if kind == "mlp":
+        return decoder_shapes(D, d, C, H)
+    if kind == "linear":
+        return {"w": (D, d), "w_scale": (d,), "b": (D,)} if dtype == "int8" else {"w": (D, d), "b": (D,)}
+    return {}
+
+
+def weight_dtype(name: str, dtype: str) -> str:
+    """Data type of decoder array ``name`` when the record says ``weights_dtype == dtype``."""
+    return "float32" if dtype == "int8" and name != "w" else dtype
+
+
 def chunk_key(name: str, i: int, ndim: int) -> str:
     """Entry name of row-chunk ``i`` of array ``name``."""
     return f"{name}/c/{i}" if ndim == 1 else f"{name}/c/{i}/0"

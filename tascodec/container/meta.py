@@ -300,10 +300,15 @@ def check_decoder_record(dec: Decoder, num_classes: int) -> None:
         raise InvalidStructure(f"decoder.num_classes {dec.num_classes} != {num_classes} vocab classes")
     if not isinstance(dec.activation, str) or len(dec.activation) > 64:
         raise InvalidStructure("decoder.activation is not a short string")
+    if dec.weights_dtype == "int8" and dec.kind != "linear":
+        raise InvalidStructure(f"decoder.weights_dtype 'int8' is for linear decoders, not {dec.kind!r}")
     if dec.kind == "mlp":
         if dec.hidden < 1 or dec.activation != "relu":
             raise InvalidStructure(f"mlp decoder needs hidden >= 1 and activation 'relu' "
                                    f"(got {dec.hidden}, {dec.activation!r})")
+    elif dec.kind == "linear":
+        if dec.hidden != 0:
+            raise InvalidStructure(f"linear decoder needs hidden == 0 (got {dec.hidden})")
     elif dec.hidden != 0 or dec.latent_dim != dec.feature_dim:
         raise InvalidStructure(f"repeat decoder needs hidden == 0 and latent_dim == feature_dim "
                                f"(got {dec.hidden}, {dec.latent_dim} vs {dec.feature_dim})")

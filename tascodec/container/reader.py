@@ -25,7 +25,7 @@ from .chunks import decode_chunk
 from .content import Content, Decoder
 from .layout import MAX_DECODED_BASE, MAX_DECODED_RATIO, declared_bytes
 from .layout import (CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS, MAX_DECODER_ELEMENTS,
-                     MAX_NODE_META, MAX_ROOT_META, MAX_SEGMENTS, ROOT_META, TABLES, ArraySpec, chunk_key, decoder_shapes,
+                     MAX_NODE_META, MAX_ROOT_META, MAX_SEGMENTS, ROOT_META, TABLES, ArraySpec, chunk_key, weight_dtype, weight_shapes,
                      parse_array_doc, table_shapes)
 from .meta import Header, loads, parse_header, parse_root
 from .quant import dequantize
@@ -180,13 +180,15 @@ class Container:
     def _read_decoder(self, h: Header) -> Decoder:
         dec = h.decoder
         weights: dict[str, np.ndarray] = {}
-        if dec.kind == "mlp":
+        if dec.kind in ("mlp", "linear"):
             if decoder_elements(dec) > MAX_DECODER_ELEMENTS:
                 raise LimitExceeded(f"decoder has {decoder_elements(dec)} weights, over the "
                                     f"{MAX_DECODER_ELEMENTS} limit")
-            shapes = decoder_shapes(dec.feature_dim, dec.latent_dim, dec.num_classes, dec.hidden)
+            shapes = weight_shapes(dec.kind, dec.feature_dim, dec.latent_dim, dec.num_classes, dec.hidden,
+                                   dec.weights_dtype)
             for name, shape in shapes.items():
-                weights[name] = self._read_all(self._array(DECODER_PREFIX + name, (dec.weights_dtype,), shape))
+                dtype = weight_dtype(name, dec.weights_dtype)
+                weights[name] = self._read_all(self._array(DECODER_PREFIX + name, (dtype,), shape))
                 weights[name].flags.writeable = False
         stored = Decoder(kind=dec.kind, feature_dim=dec.feature_dim, latent_dim=dec.latent_dim,
                          num_classes=dec.num_classes, hidden=dec.hidden, activation=dec.activation,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..container.content import Decoder
 from ..errors import UsageError
-from . import numpy_backend
+from . import linear, numpy_backend
 from .plan import Prepared, frame_span, plan_mlp, prepare, segment_starts
 
 __all__ = ["decode_segments", "iter_decode_segments", "decode_video", "iter_decode_video", "prepared"]
@@ -59,10 +59,13 @@ class VideoTables:
         self.codes = np.ascontiguousarray(codes, np.float32)
         self.seg_start = segment_starts(self.seg_length)
         self.row_start = segment_starts(self.seg_instances)
-        width = prep.latent_dim if prep.kind == "mlp" else prep.feature_dim
+        width = prep.feature_dim if prep.kind == "repeat" else prep.latent_dim
         if self.codes.shape != (int(self.row_start[-1]), width):
             raise UsageError(f"codes have shape {self.codes.shape}, expected ({int(self.row_start[-1])}, {width})")
         self.num_frames = int(self.seg_start[-1])
+
+    def knots(self, start: int, stop: int):
+        return linear.knots(self.seg_start, self.row_start, self.seg_length, self.seg_instances, start, stop)
 
     def span(self, start: int, stop: int):
         return frame_span(self.seg_start, self.row_start, self.seg_length, self.seg_instances, start, stop)
@@ -78,8 +81,11 @@ class VideoTables:
 def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: np.ndarray) -> None:
     for s in range(start, stop, WORK_FRAMES):
         e = min(stop, s + WORK_FRAMES)
-        span = v.span(s, e)
         block = out[s - start:e - start]
+        if prep.kind == "linear":
+            linear.run_linear(prep.w2t, prep.b2, v.codes, *v.knots(s, e), block)
+            continue
+        span = v.span(s, e)
         if prep.kind == "repeat":
             numpy_backend.run_repeat(v.codes, span.row, block)
         else:

@@ -29,6 +29,8 @@ def reference_decode(decoder: Decoder, codes: np.ndarray, seg_label: np.ndarray,
             out[t] = codes[row[t]]
         return out
     w = decoder.float32_weights()
+    if decoder.kind == "linear":
+        return _reference_linear(w, codes, seg_length, seg_instances, out)
     C = decoder.num_classes
     for t in range(T):
         a = np.zeros(C, np.float32)
@@ -37,4 +39,25 @@ def reference_decode(decoder: Decoder, codes: np.ndarray, seg_label: np.ndarray,
         h = np.maximum(w["w1"] @ inp + w["b1"], np.float32(0))
         y = w["w2"] @ h + w["b2"]
         out[t] = y * w["std"] + w["mean"]
+    return out
+
+
+def _reference_linear(w: dict, codes: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray,
+                      out: np.ndarray) -> np.ndarray:
+    """spec section 4.7, frame by frame."""
+    t = r = 0
+    for l, n in zip(np.asarray(seg_length).tolist(), np.asarray(seg_instances).tolist()):
+        for i in range(l):
+            num, den = (2 * i + 1) * n - l, 2 * l
+            if num <= 0:
+                z = codes[r]
+            elif num >= (n - 1) * den:
+                z = codes[r + n - 1]
+            else:
+                j = num // den
+                wt = np.float32((num - j * den) / den)
+                z = codes[r + j] + wt * (codes[r + j + 1] - codes[r + j])
+            out[t] = w["w"] @ z + w["b"]
+            t += 1
+        r += n
     return out

@@ -1,0 +1,210 @@
+"""The ``pca`` method: a transform codec with segment-aligned knots (decoder kind ``linear``).
+
+A video is stored as knots: each segment of ``l`` frames gets ``n = min(l, ceil(l / fpc))``
+codes (``fpc``: frames per code), interpolated linearly in time between the instances' centres
+and never across a segment boundary (``tascodec.decode.linear``). A code is the frame's
+coefficients on the top ``k`` principal components of the training frames. Three steps:
+
+1. ``fit_basis``: mean and covariance in one streaming pass (at most ``max_frames`` frames,
+   evenly spaced, in float64), top-``k`` eigenvectors -> ``w (D, k)``, ``b (D,)`` rounded to the
+   stored weights dtype (float16, or int8 with a scale per component: half the bytes for an
+   error well below the codes'; the codes are fitted against the rounded weights).
+2. ``video_codes``: project each frame on the rounded basis, then per segment the least-squares
+   knots of the interpolation (a tridiagonal system: exact, ``O(R k)``).
+3. ``quantize_rows``: int8 with one scale per row at ``levels`` levels (127 = the spec's default;
+   fewer levels trade error for bytes, zstd turns the smaller symbols into fewer bits), or float16.
+
+Why this and not the TCA decoder at small sizes: a decoder is a fixed cost stored once, and at
+GTEA scale a H = 1024 TCA decoder is most of the file; ``benchmarks/rate.py`` measures both
+against a generic codec (PCA + every n-th frame + zstd) at equal whole-file bytes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..container.content import Decoder
+from ..decode.linear import knots
+from ..decode.plan import segment_starts
+
+MAX_COV_FRAMES = 1 << 18  # frames (evenly spaced over the split) that estimate the covariance
+COV_BLOCK = 4096  # frames per covariance update (float32 GEMM, float64 accumulation)
+
+
+@dataclass(frozen=True)
+class Basis:
+    """The stored decoder weights (``w (D, k)``, ``b (D,)``, and ``w_scale (k,)`` when ``dtype`` is
+    int8), plus what the fit needs: the components' variances and the total variance."""
+
+    weights: dict
+    dtype: str
+    eigenvalues: np.ndarray  # (k,) variance of each component over the training frames
+    total_variance: float  # trace of the covariance: residual variance = total - sum(eigenvalues)
+
+    @property
+    def k(self) -> int:
+        return int(self.weights["w"].shape[1])
+
+    def decoder(self, num_classes: int) -> Decoder:
+        D, k = self.weights["w"].shape
+        return Decoder(kind="linear", feature_dim=D, latent_dim=k, num_classes=num_classes, hidden=0,
+                       activation="identity", weights=dict(self.weights), weights_dtype=self.dtype)
+
+    def truncated(self, k: int) -> "Basis":
+        """The first ``k`` components (PCA is nested: equal to fitting ``k`` directly)."""
+        w = {"w": np.ascontiguousarray(self.weights["w"][:, :k]), "b": self.weights["b"]}
+        if "w_scale" in self.weights:
+            w["w_scale"] = self.weights["w_scale"][:k].copy()
+        return Basis(w, self.dtype, self.eigenvalues[:k], self.total_variance)
+
+    def projector(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(w32, b32, P)`` with ``P (D, k)``: ``(x - b) @ P`` are the least-squares coefficients
+        against the weights as a decoder sees them (after rounding)."""
+        f32 = self.decoder(1).float32_weights()
+        w = f32["w"].astype(np.float64)
+        gram = w.T @ w + 1e-9 * np.eye(w.shape[1])
+        P = np.linalg.solve(gram, w.T).T  # (D, k) = w (w^T w)^-1
+        return f32["w"], f32["b"], P.astype(np.float32)
+
+
+def store_weights(w: np.ndarray, b: np.ndarray, dtype: str) -> dict:
+    """``w (D, k)``, ``b (D,)`` in the stored form of ``dtype`` (int8: one scale per column)."""
+    if dtype == "int8":
+        amax = np.abs(w).max(0)
+        scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+        q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+        return {"w": np.ascontiguousarray(q), "w_scale": scale, "b": b.astype(np.float32)}
+    np_dtype = np.float16 if dtype == "float16" else np.float32
+    return {"w": np.ascontiguousarray(w.astype(np_dtype)), "b": b.astype(np_dtype)}
+
+
+def knot_counts(lengths: np.ndarray, fpc: int) -> np.ndarray:
+    """Codes per segment: ``min(l, ceil(l / fpc))`` (``int32 (S,)``)."""
+    lengths = np.asarray(lengths, np.int64)
+    return np.minimum(lengths, -(-lengths // int(fpc))).astype(np.int32)
+
+
+def fit_basis(frames: Callable[[str], np.ndarray], videos: list[str], num_frames: list[int], k: int,
+              dtype: str = "float16", *, max_frames: int = MAX_COV_FRAMES,
+              progress: Callable[[int], None] | None = None) -> Basis:
+    """Top-``k`` principal components of the videos' frames (``frames(v) -> (T, D) float32``)."""
+    total = int(sum(num_frames))
+    step = max(1, math.ceil(total / max_frames))
+    acc = None
+    s1 = None
+    n = 0
+    offset = 0
+    for v, T in zip(videos, num_frames):
+        x = frames(v)
+        # every step-th frame of the whole split (phase carried from video to video)
+        first = (-offset) % step
+        x = x[first::step]
+        offset += T
+        for i in range(0, x.shape[0], COV_BLOCK):
+            blk = x[i:i + COV_BLOCK]
+            if acc is None:
+                D = blk.shape[1]
+                acc = np.zeros((D, D), np.float64)
+                s1 = np.zeros(D, np.float64)
+                shift = blk[0].astype(np.float64)  # shifted sums: no cancellation for large means
+            c = blk - shift.astype(np.float32)
+            acc += c.T @ c
+            s1 += c.sum(0, dtype=np.float64)
+            n += blk.shape[0]
+        if progress is not None:
+            progress(1)
+    if acc is None or n == 0:
+        raise ValueError("no frames to fit a basis on")
+    D = acc.shape[0]
+    k = min(int(k), D)
+    m = s1 / n
+    cov = acc / n - np.outer(m, m)
+    mean = shift + m
+    evals, evecs = np.linalg.eigh(cov)
+    order = np.argsort(evals)[::-1][:k]
+    w = evecs[:, order]
+    w *= np.where(w[np.abs(w).argmax(0), np.arange(k)] < 0, -1.0, 1.0)  # a fixed sign per component
+    return Basis(store_weights(w, mean, dtype), dtype, np.maximum(evals[order], 0.0), float(np.trace(cov)))
+
+
+def video_codes(x: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray,
+                projector: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Least-squares knots ``(R, k) float32`` of one video's frames ``x (T, D)``."""
+    _, b, P = projector
+    y = (x - b) @ P  # (T, k) coefficients of every frame
+    seg_start = segment_starts(seg_length)
+    row_start = segment_starts(seg_instances)
+    R = int(row_start[-1])
+    if R == 0:
+        return np.zeros((0, P.shape[1]), np.float32)
+    row_a, row_b, w = knots(seg_start, row_start, seg_length, seg_instances, 0, int(seg_start[-1]))
+    w = w.astype(np.float64)
+    # normal equations G z = A^T y of sum_t |(1 - w) z_a + w z_b - y_t|^2: G is tridiagonal and
+    # block-diagonal over segments (rows of different segments never share a frame); where
+    # w == 0, row_b == row_a and the w terms add nothing
+    diag = np.bincount(row_a, (1 - w) ** 2, R) + np.bincount(row_b, w**2, R)
+    off = np.bincount(row_a, w * (1 - w), R)[:-1]
+    yy = y.astype(np.float64)
+    rhs = _row_sums(row_a, (1 - w)[:, None] * yy, R) + _row_sums(row_b, w[:, None] * yy, R)
+    return _solve_tridiagonal(diag + 1e-9, off, rhs).astype(np.float32)
+
+
+def _row_sums(rows: np.ndarray, values: np.ndarray, R: int) -> np.ndarray:
+    """``out[r] = sum of values[t] with rows[t] == r`` for non-decreasing ``rows``."""
+    out = np.zeros((R, values.shape[1]), np.float64)
+    if rows.size:
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        out[rows[starts]] = np.add.reduceat(values, starts, axis=0)
+    return out
+
+
+def _solve_tridiagonal(diag: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve the symmetric tridiagonal system (Thomas algorithm, vectorised over columns)."""
+    n = diag.size
+    c = np.zeros(n)
+    d = rhs.copy()
+    b = diag.copy()
+    for i in range(1, n):
+        if off[i - 1] == 0.0:
+            continue
+        m = off[i - 1] / b[i - 1]
+        b[i] -= m * off[i - 1]
+        d[i] -= m * d[i - 1]
+    c[: n - 1] = off
+    d[n - 1] /= b[n - 1]
+    for i in range(n - 2, -1, -1):
+        if c[i] != 0.0:
+            d[i] -= c[i] * d[i + 1]
+        d[i] /= b[i]
+    return d
+
+
+def quantize_rows(z: np.ndarray, dtype: str, levels: int = 127) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(R, k)`` codes -> stored values and per-row scales (int8: ``q * scale``, ``|q| <= levels``)."""
+    z = np.asarray(z, np.float32)
+    if dtype == "float32":
+        return z.copy(), None
+    if dtype == "float16":
+        return np.clip(z, -65504, 65504).astype(np.float16), None
+    if not 1 <= levels <= 127:
+        raise ValueError(f"int8 levels must be in 1..127, got {levels}")
+    amax = np.max(np.abs(z), axis=1) if z.size else np.zeros(z.shape[0], np.float32)
+    scale = np.where(amax > 0, amax / np.float32(levels), np.float32(1)).astype(np.float32)
+    q = np.clip(np.rint(z / scale[:, None]), -levels, levels).astype(np.int8)
+    return q, scale
+
+
+def residual_fraction(basis: Basis) -> float:
+    """Share of the training frames' variance outside the basis (the error floor of ``k``)."""
+    return float(max(basis.total_variance - basis.eigenvalues.sum(), 0.0) / max(basis.total_variance, 1e-30))
+
+
+def iter_codes(videos: Iterable[str], frames: Callable[[str], np.ndarray], tables, basis: Basis):
+    """``(video, codes (R_v, k))`` for each video; ``tables(v) -> (seg_length, seg_instances)``."""
+    proj = basis.projector()
+    for v in videos:
+        lengths, counts = tables(v)
+        yield v, video_codes(frames(v), lengths, counts, proj)

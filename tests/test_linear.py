@@ -1,0 +1,173 @@
+"""The ``linear`` decoder kind (format 1.1) and the ``pca`` method that writes it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tascodec
+from tascodec.container import Content, Decoder, write_container
+from tascodec.data.synthetic import synthesize
+from tascodec.decode import decode_segments, iter_decode_segments
+from tascodec.decode.linear import knots
+from tascodec.decode.plan import segment_starts
+from tascodec.decode.reference import reference_decode
+from tascodec.encode import transform
+from tascodec.encode.pipeline import encode
+from tascodec.errors import InvalidStructure, TaszFormatError, UsageError
+
+D, k, C = 24, 6, 3
+
+
+def linear_decoder(rng, dtype="float32") -> Decoder:
+    w = rng.standard_normal((D, k))
+    b = rng.standard_normal(D)
+    return Decoder("linear", D, k, C, 0, activation="identity", weights=transform.store_weights(w, b, dtype),
+                   weights_dtype=dtype)
+
+
+def tables(rng, S=25, fpc=3):
+    lengths = rng.integers(1, 40, S).astype(np.int64)
+    lengths[::5] = 1
+    lengths[1::6] = 2
+    counts = transform.knot_counts(lengths, fpc)
+    labels = rng.integers(0, C, S).astype(np.int32)
+    codes = rng.standard_normal((int(counts.sum()), k)).astype(np.float32)
+    return codes, labels, lengths, counts
+
+
+def rel(a, ref):
+    return float(np.abs(a - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+@pytest.mark.parametrize("fpc", [1, 2, 3, 7, 1000])
+def test_decode_matches_reference_and_streams_exactly(dtype, fpc):
+    rng = np.random.default_rng(fpc)
+    dec = linear_decoder(rng, dtype)
+    arrays = tables(rng, fpc=fpc)
+    ref = reference_decode(dec, *arrays)
+    out = decode_segments(dec, *arrays)
+    assert out.shape == (int(arrays[2].sum()), D) and out.dtype == np.float32
+    assert rel(out, ref) < 1e-5
+    blocks = list(iter_decode_segments(dec, *arrays, chunk_frames=17))
+    assert np.array_equal(np.concatenate(blocks), out)  # streaming is bit-identical
+    part = decode_segments(dec, *arrays, start=5, stop=50)
+    assert np.array_equal(part, out[5:50])
+
+
+def test_torch_backend_matches_numpy():
+    from tascodec.decode.torch_backend import decode_segments_torch
+
+    rng = np.random.default_rng(3)
+    dec = linear_decoder(rng, "int8")
+    arrays = tables(rng)
+    assert rel(decode_segments_torch(dec, *arrays).numpy(), decode_segments(dec, *arrays)) < 1e-5
+
+
+def test_knots_interpolate_between_centres_within_a_segment():
+    # one segment of 8 frames, 2 codes: centres at frames 1.5 and 5.5
+    row_a, row_b, w = knots(segment_starts([8]), segment_starts([2]), np.array([8]), np.array([2]), 0, 8)
+    expected = np.array([0, 0, 0.125, 0.375, 0.625, 0.875, 0, 0], np.float32)
+    assert np.array_equal(w, expected)
+    assert row_a.tolist() == [0, 0, 0, 0, 0, 0, 1, 1]
+    assert row_b.tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
+    # two segments never mix their rows
+    row_a, row_b, w = knots(segment_starts([3, 3]), segment_starts([1, 3]), np.array([3, 3]), np.array([1, 3]), 0, 6)
+    assert row_a.tolist()[:3] == [0, 0, 0] and row_b.tolist()[:3] == [0, 0, 0]
+    assert np.array_equal(w, np.zeros(6, np.float32))  # n == l: every frame is its own knot
+
+
+def test_video_codes_are_the_least_squares_knots():
+    rng = np.random.default_rng(0)
+    lengths = np.array([1, 2, 9, 30, 4], np.int64)
+    counts = transform.knot_counts(lengths, 4)
+    x = rng.standard_normal((int(lengths.sum()), D)).astype(np.float32)
+    basis = transform.Basis(transform.store_weights(np.linalg.qr(rng.standard_normal((D, k)))[0],
+                                                    rng.standard_normal(D), "float32"), "float32",
+                            np.ones(k), float(k))
+    proj = basis.projector()
+    z = transform.video_codes(x, lengths, counts, proj)
+    ra, rb, w = knots(segment_starts(lengths), segment_starts(counts), lengths, counts, 0, int(lengths.sum()))
+    A = np.zeros((x.shape[0], int(counts.sum())))
+    A[np.arange(x.shape[0]), ra] += 1 - w
+    A[np.arange(x.shape[0]), rb] += w
+    best = np.linalg.lstsq(A, (x - proj[1]) @ proj[2], rcond=None)[0]
+    assert np.abs(z - best).max() < 1e-4
+
+
+def test_int8_weights_are_checked(tmp_path):
+    rng = np.random.default_rng(1)
+    dec = linear_decoder(rng, "int8")
+    assert dec.weights["w"].dtype == np.int8 and dec.weights["b"].dtype == np.float32
+    codes, labels, lengths, counts = tables(rng)
+    content = Content(vocab=["a", "b", "c"], videos=["v"], video_segments=np.array([0, labels.size]),
+                      seg_label=labels, seg_length=lengths, seg_instances=counts, decoder=dec,
+                      codes=codes, codes_dtype="float32")
+    path = write_container(content, tmp_path / "x.tasz")
+    with tascodec.open(path) as c:
+        assert c.decoder.kind == "linear"
+        assert rel(c.decode("v"), reference_decode(dec, codes, labels, lengths, counts)) < 1e-5
+        assert c.verify() == []
+    bad = Decoder("linear", D, k, C, 0, weights={**dec.weights, "w": np.full((D, k), -128, np.int8)},
+                  weights_dtype="int8")
+    with pytest.raises(InvalidStructure, match="-128"):
+        write_container(Content(**{**content.__dict__, "decoder": bad}), tmp_path / "bad.tasz")
+    mlp_int8 = Decoder("mlp", D, k, C, 4, weights={}, weights_dtype="int8")
+    with pytest.raises(TaszFormatError, match="int8"):
+        write_container(Content(**{**content.__dict__, "decoder": mlp_int8}), tmp_path / "bad2.tasz")
+    hidden = Decoder("linear", D, k, C, 3, weights=dec.weights, weights_dtype="int8")
+    with pytest.raises(InvalidStructure, match="hidden"):
+        write_container(Content(**{**content.__dict__, "decoder": hidden}), tmp_path / "bad3.tasz")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return synthesize(tmp_path_factory.mktemp("d") / "gtea", like="gtea", dim=32, length_scale=0.3)
+
+
+def _error(path, data) -> float:
+    ds = tascodec.read_dataset(data)
+    err = tot = 0.0
+    with tascodec.open(path) as c:
+        for v in c.videos:
+            x = ds.features(v)
+            err += float(((x - c.decode(v)) ** 2).sum())
+            tot += float((x**2).sum())
+    return err / tot
+
+
+def test_pca_method_end_to_end(tiny, tmp_path):
+    errors = {}
+    for kk, fpc, wdt in ((4, 4, "int8"), (16, 4, "int8"), (16, 1, "float16"), (32, 1, "float32")):
+        out = encode(tiny, tmp_path / f"{kk}-{fpc}-{wdt}.tasz", method="pca", latent_dim=kk, frames_per_code=fpc,
+                     weights_dtype=wdt, latent_dtype="float32" if wdt == "float32" else "int8", progress=False)
+        errors[kk, fpc, wdt] = _error(out, tiny)
+        with tascodec.open(out) as c:
+            assert c.decoder.kind == "linear" and c.decoder.latent_dim == kk
+            assert c.metadata["provenance"]["settings"]["frames_per_code"] == fpc
+    # more components, denser knots: less error; all 32 components and a knot per frame: exact
+    assert errors[16, 4, "int8"] < errors[4, 4, "int8"]
+    assert errors[16, 1, "float16"] < errors[16, 4, "int8"]
+    assert errors[32, 1, "float32"] < 1e-8
+
+
+def test_pca_container_subsets_and_merges(tiny, tmp_path):
+    src = encode(tiny, tmp_path / "all.tasz", method="pca", latent_dim=8, latent_dtype="int8", progress=False)
+    with tascodec.open(src) as c:
+        whole = {v: c.decode(v) for v in c.videos}
+    tascodec.subset(src, tmp_path / "half.tasz", ratio=0.5)
+    with tascodec.open(tmp_path / "half.tasz") as c:
+        assert 0 < len(c.videos) < len(whole)
+        for v in c.videos:
+            assert np.array_equal(c.decode(v), whole[v])
+    tascodec.merge([tmp_path / "half.tasz"], tmp_path / "again.tasz")
+    with tascodec.open(tmp_path / "again.tasz") as c:
+        for v in c.videos:
+            assert np.array_equal(c.decode(v), whole[v])
+
+
+def test_pca_rejects_options_it_cannot_use(tiny, tmp_path):
+    with pytest.raises(UsageError, match="int8"):
+        encode(tiny, tmp_path / "x.tasz", weights_dtype="int8", progress=False)
+    with pytest.raises(UsageError, match="levels"):
+        encode(tiny, tmp_path / "x.tasz", method="pca", latent_dtype="int8", levels=200, progress=False)
