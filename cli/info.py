@@ -13,21 +13,23 @@ from tascodec.container.names import safe_text
 
 def _value(v: Any) -> str:
     if isinstance(v, dict):
-        return ", ".join(f"{k}={_value(x)}" for k, x in v.items())
+        return ", ".join(f"{safe_text(k)}={_value(x)}" for k, x in v.items())
     if isinstance(v, list):
         return "; ".join(_value(x) for x in v) if v else "-"
     if isinstance(v, float):
         return f"{v:.6g}"
-    return str(v)
+    return safe_text(str(v))
 
 
 def render(s: dict[str, Any]) -> str:
     """The aligned, human-readable table of ``summarize``'s dict."""
     w, lat, dec, parts = s["writer"], s["latents"], s["decoder"], s["bytes"]
+    w = {k: safe_text(str(x)) for k, x in w.items()}  # strings from the file: escape control characters
     written = f", written by {w.get('name', '?')} {w.get('version', '?')} on {w.get('created', '?')}" if w else ""
     lines = [
-        ("file", f"{s['file']} (tasz {s['version']}{written})"),
-        ("method", f"{s['method']}, K = {s['K']}"),
+        ("file", f"{safe_text(s['file'])} (tasz {s['version']}{written})"),
+        ("method", f"{safe_text(s['method'])}, " + (f"one code per {s['frames_per_code']} frames of a segment"
+                                          if s.get("frames_per_code") else f"K = {s['K']}")),
         ("videos", f"{s['videos']:,}" + (f" ({len(s['activities'])} activities)" if s["activities"] else "")),
         ("segments", f"{s['segments']:,}"),
         ("instances", f"{s['instances']:,} (at most {s['max_instances_per_segment']} per segment)"),
@@ -55,9 +57,10 @@ def render(s: dict[str, Any]) -> str:
     if prov:
         out.append("")
         out.append("provenance")
-        width = max(len(k) for k in prov)
-        out.extend(f"  {k:<{width}}  {_value(v)}" for k, v in prov.items())
-    return "\n".join(out)
+        keys = [safe_text(k) for k in prov]
+        width = max(map(len, keys))
+        out.extend(f"  {k:<{width}}  {_value(v)}" for k, v in zip(keys, prov.values()))
+    return safe_text("\n".join(out), keep_newlines=True)  # and anything missed above
 
 
 def render_videos(rows: list[dict[str, Any]]) -> str:
@@ -86,6 +89,6 @@ def cmd(file: Path, as_json: bool, videos: bool) -> None:
     if as_json:
         if rows is not None:
             s["video_list"] = rows
-        click.echo(json.dumps(s, indent=2, ensure_ascii=False))
+        click.echo(safe_text(json.dumps(s, indent=2, ensure_ascii=False), style="json", keep_newlines=True))
     else:
         click.echo(render(s) + ("" if rows is None else "\n\n" + render_videos(rows)))
