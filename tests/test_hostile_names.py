@@ -75,3 +75,22 @@ def test_safe_text_is_fast_on_long_clean_text():
     t = time.process_time()
     assert safe_text(s) == s
     assert time.process_time() - t < 0.5
+
+
+def test_longest_names_restore(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from tascodec.cli.main import cli
+
+    long = "v" * (MAX_NAME_BYTES - 2) + "é"  # exactly MAX_NAME_BYTES UTF-8 bytes
+    assert len(long.encode()) == MAX_NAME_BYTES
+    p = write_container(make_content(videos=(long, "b", "c"), activities=["a" * MAX_NAME_BYTES, "x", "x"]),
+                        tmp_path / "long.tasz")
+    monkeypatch.chdir(tmp_path)
+    for args in (["decode", str(p), "--video", long], ["decode", str(p), "-o", "ds"],
+                 ["split", str(p), "-o", "parts"]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 0, (args[1:], r.output)
+    assert (tmp_path / f"{long}.npy").is_file() and (tmp_path / "ds" / "groundTruth" / f"{long}.txt").is_file()
+    np.testing.assert_array_equal(np.load(tmp_path / f"{long}.npy"),
+                                  np.load(tmp_path / "ds" / "features" / f"{long}.npy"))
