@@ -393,3 +393,86 @@ def test_a_file_size_limit_is_one_line_and_keeps_the_previous_output(tmp_path, w
     assert len(lines) == 1 and lines[0].startswith(f"tasz: error: {out}: cannot write"), p.stderr
     assert "File too large" in lines[0]
     assert snapshot(tmp_path) == before
+
+
+# --- two encodes to one output: the second stops at once (issue 11) ------------------------------
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from tascodec.data.synthetic import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("ds") / "tiny", like="gtea", videos=4, dim=8, length_scale=0.05)
+
+
+def test_a_held_checkpoint_lock_stops_a_second_encode_at_once(dataset, tmp_path, monkeypatch):
+    from tascodec.encode import pipeline
+    from tascodec.errors import UsageError
+
+    out = tmp_path / "o.tasz"
+    ckpt = tmp_path / "o.tasz.ckpt"
+    ckpt.mkdir()
+    (ckpt / "state.json").write_text("{}")  # the other encode's state: never touched
+    fd = os.open(ckpt / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, b"4242\n")
+
+    def no_work(*a, **k):
+        raise AssertionError("the second encode did work before checking the lock")
+
+    monkeypatch.setattr(pipeline, "feature_stats", no_work)
+    monkeypatch.setattr(pipeline.FrameStore, "__init__", no_work)
+    try:
+        with pytest.raises(UsageError, match=r"another encode is writing .*o\.tasz \(pid 4242\)"):
+            pipeline.encode(dataset, out, method="mean", progress=False)
+        with pytest.raises(UsageError, match="another encode"):
+            pipeline.encode(dataset, out, method="mean", progress=False, resume=False)  # never discards it
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["lock", "state.json"]
+    assert (ckpt / "state.json").read_text() == "{}" and not out.exists()
+
+
+HOLDER = """
+import sys, time
+from tascodec.encode.checkpoint import Checkpoint
+ck = Checkpoint(sys.argv[1], {"K": 8})
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_second_process_is_told_which_encode_owns_the_output(dataset, tmp_path):
+    out = tmp_path / "o.tasz"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        r = invoke("encode", dataset, "-o", out, "--method", "mean")
+        assert r.exit_code == 1 and "Traceback" not in r.output
+        line = r.stderr.strip().splitlines()[-1]  # (encode may first say which dataset it recognised)
+        assert line.startswith("tasz: error:") and f"another encode is writing {out} (pid {holder.pid})" in line
+    finally:
+        holder.kill()
+        holder.wait()
+    r = invoke("encode", dataset, "-o", out, "--method", "mean")  # the lock died with its process
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.tasz"]  # checkpoint folder and lock gone
+
+
+def test_the_lock_is_released_when_an_encode_fails(dataset, tmp_path, monkeypatch):
+    from tascodec.encode import pipeline
+
+    out = tmp_path / "a" / "o.tasz"  # parents are made for the checkpoint too
+    real = pipeline._Job.run
+
+    def failing(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipeline._Job, "run", failing)
+    with pytest.raises(RuntimeError):
+        pipeline.encode(dataset, out, method="mean", progress=False)
+    assert not (tmp_path / "a" / "o.tasz.ckpt").exists()  # nothing of it was left
+    probe = subprocess.run([sys.executable, "-c", HOLDER.replace("time.sleep(60)", ""), str(out)],
+                           capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr  # another process can take the lock
+    monkeypatch.setattr(pipeline._Job, "run", real)
+    pipeline.encode(dataset, out, method="mean", progress=False)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["o.tasz"]

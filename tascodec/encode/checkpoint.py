@@ -6,6 +6,8 @@
     train-<epoch>.npz     model and optimizer state dicts after <epoch> epochs
     chunk-<i>.npz         codes (rows, d) float32 + info of finished inversion chunk i (tied to the
                           fingerprint and to the digest of the decoder that made them)
+    lock                  flock'ed by the encode that owns the output (its pid inside), so a second
+                          encode to the same output stops at once instead of doing the work twice
 
 Tensors are stored as plain arrays (``np.savez``, read back with ``allow_pickle=False``); the
 nesting of state dicts (dicts with int keys, tuples, scalars) is described in JSON. Every file is
@@ -14,6 +16,7 @@ A checkpoint made with other settings or from other data is refused, never silen
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,7 +28,14 @@ import numpy as np
 from .._io import atomic_path
 from ..errors import UsageError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no lock
+    fcntl = None
+
 FORMAT = "tascodec-checkpoint-1"
+LOCK = "lock"
+_HELD: dict[str, list] = {}  # lock path -> [fd, users]: one flock per output and process
 
 
 class Checkpoint:
@@ -36,6 +46,8 @@ class Checkpoint:
         fingerprint: JSON-able settings and dataset identity; a saved state is used only if equal.
         resume: reuse a matching saved state (a different one is refused); ``False`` discards it.
         writer: whether this process writes shared state (rank 0); every rank writes its own chunks.
+            The writer takes an exclusive lock on the folder first: while another process holds it,
+            ``UsageError`` ("another encode is writing OUT (pid N)"). ``close()`` releases it.
     """
 
     def __init__(self, out: str | os.PathLike, fingerprint: dict[str, Any], *, resume: bool = True,
@@ -46,14 +58,28 @@ class Checkpoint:
         self.writer = writer
         self.state: dict[str, Any] = {"format": FORMAT, "fingerprint": self.fingerprint, "epoch": 0,
                                       "train_file": None, "train_stats": None}
-        if not resume:
-            if writer:
-                self.remove()
-            return
-        saved = self._read_state()
-        if saved is not None:
-            self._check(saved)
-            self.state = saved
+        self._lock = _acquire(self.folder, self.out) if writer else None
+        try:
+            if not resume:
+                if writer:
+                    self._clear()
+                return
+            saved = self._read_state()
+            if saved is not None:
+                self._check(saved)
+                self.state = saved
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the lock (and remove the folder if nothing but the lock is left in it)."""
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            _release(lock)
+
+    def __del__(self):
+        self.close()
 
     # --- state.json ------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
@@ -136,7 +162,74 @@ class Checkpoint:
         return codes, tree["info"]
 
     def remove(self) -> None:
+        """Delete the checkpoint (the encode is done) and release the lock."""
+        self._clear()
+        self.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _clear(self) -> None:
+        """Delete everything saved, keeping the lock file while we hold it."""
+        if not self.folder.is_dir():
+            return
+        for p in self.folder.iterdir():
+            if p.name == LOCK and self._lock is not None:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+# --- the lock --------------------------------------------------------------------------------
+def _acquire(folder: Path, out: Path) -> str | None:
+    """Hold an exclusive flock on ``folder/lock`` (made if needed), or say who holds it."""
+    if fcntl is None:
+        return None
+    key = os.path.abspath(folder / LOCK)
+    if key in _HELD:  # this process already owns the output (e.g. a second Checkpoint object)
+        _HELD[key][1] += 1
+        return key
+    for _ in range(20):
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            continue  # the owner removed the folder as we opened it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            owner = f" (pid {pid})" if pid.isdigit() else ""
+            raise UsageError(f"another encode is writing {out}{owner}; wait for it to finish "
+                             "or write another output") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(key))
+        except FileNotFoundError:
+            same = False
+        if not same:  # the owner released and removed it between our open and our lock: again
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[key] = [fd, 1]
+        return key
+    raise UsageError(f"{folder}: cannot take the checkpoint lock")
+
+
+def _release(key: str) -> None:
+    entry = _HELD.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] > 0:
+        return
+    del _HELD[key]
+    with contextlib.suppress(OSError):
+        os.unlink(key)  # while still locked, so nobody locks a file that is going away
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(key))  # only if nothing else is in it
+    os.close(entry[0])
 
 
 # --- (de)serialising nested state ------------------------------------------------------------

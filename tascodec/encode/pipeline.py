@@ -129,6 +129,7 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
         settings.model = reused.sha256()
 
     group, device = distributed.setup(device)
+    job = None
     try:
         job = _Job(ds, options, out, settings, group, device, progress=progress and group.is_root,
                    resume=resume, checkpoint_every=checkpoint_every, force=force,
@@ -136,6 +137,8 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
                    started=started, reused=reused)
         job.run()
     finally:
+        if job is not None:
+            job.ckpt.close()  # releases the checkpoint's lock
         distributed.close(group)
     return out
 
