@@ -24,7 +24,8 @@ import click
 @click.option("--rate", type=click.Choice(["source", "stored"]), default="source", show_default=True,
               help="source: repeat each frame of a container encoded with --sample-rate N N times, back to "
                    "the source frame rate (what loaders that subsample again expect); stored: as stored.")
-@click.option("-f", "--force", is_flag=True, help="Replace an existing output.")
+@click.option("-f", "--force", is_flag=True,
+              help="Replace an existing output (a folder only if tascodec wrote it, or it is empty).")
 def cmd(file: Path, video: str | None, output: Path | None, device: str | None, with_test: Path | None,
         rate: str, force: bool) -> None:
     """Restore features from FILE.tasz: one video (--video) or the whole dataset (-o DIR)."""

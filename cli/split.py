@@ -21,7 +21,8 @@ import click
               help="Output folder: one <activity>.tasz per activity.")
 @click.option("--activity-pattern", default=None,
               help="Regex whose first group is a video's activity (overrides the container's field).")
-@click.option("-f", "--force", is_flag=True, help="Replace existing output files.")
+@click.option("-f", "--force", is_flag=True,
+              help="Replace an existing output folder (only one tascodec wrote; an empty one needs no -f).")
 def cmd(source, by, out_dir, activity_pattern, force):
     """Split SOURCE into one container per activity (no re-encoding).
 

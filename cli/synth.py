@@ -20,7 +20,8 @@ import click
 @click.option("--order", type=click.Choice(["C", "F"]), default="C", show_default=True,
               help="Byte order of the feature files: C (row-major) or F (column-major, what "
                    "np.save(path, x.T) of a (T, D) array writes).")
-@click.option("-f", "--force", is_flag=True, help="Replace an existing dataset folder.")
+@click.option("-f", "--force", is_flag=True,
+              help="Replace an existing dataset folder that tascodec wrote (never one it did not).")
 def cmd(out_dir, like, videos, dim, seed, length_scale, order, force):
     """Write a synthetic TAS dataset shaped like GTEA, 50Salads or Breakfast to OUT_DIR.
 
