@@ -186,7 +186,13 @@ def _remove_if_stale(fd: int, cand: Path, folder: bool) -> bool:
 
 
 def umask() -> int:
-    """The process's umask (read without changing it for longer than a moment)."""
+    """The process's umask: read from /proc where it can be (setting it, even for a moment, races
+    with other threads creating files), else set and restored."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
     mask = os.umask(0o22)
     os.umask(mask)
     return mask
