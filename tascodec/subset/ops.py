@@ -29,6 +29,19 @@ __all__ = ["subset_content", "merge_contents", "split_by_activity", "activities_
 
 
 # --- content level -------------------------------------------------------------------------
+def _nested_provenance(prov: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an input's provenance for a merge record (5 levels deeper than a provenance), or a
+    note where that nesting would pass the metadata depth limit (spec section 6)."""
+    from ..container.meta import PROVENANCE_DEPTH, check_json_tree
+    from ..errors import TaszFormatError
+
+    try:
+        check_json_tree(prov, "provenance", depth=PROVENANCE_DEPTH + 5, strings=False)
+    except TaszFormatError:
+        return {"omitted": "nested too deep to record in a merge"}
+    return copy.deepcopy(prov)
+
+
 def _with_operation(provenance: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     prov = copy.deepcopy(provenance)
     prov["operations"] = list(prov.get("operations") or []) + [entry]
@@ -151,7 +164,7 @@ def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = No
     has_acts = any(c.activities is not None for c in contents)
     entry = {"op": "merge", "inputs": [
         {"name": os.path.basename(str(n)), "videos": len(c.videos), "frames": int(c.num_frames().sum()),
-         "provenance": copy.deepcopy(c.provenance)} for c, n in zip(contents, names)]}
+         "provenance": _nested_provenance(c.provenance)} for c, n in zip(contents, names)]}
     if skip_duplicates:
         entry["skipped_duplicates"] = skipped
     common = {k: copy.deepcopy(v) for k, v in base.provenance.items()
