@@ -257,3 +257,118 @@ def test_container_decode_uses_fast_path(tmp_path, kind):
             assert rel_err(c.decode(v), ref) < 1e-5
             assert rel_err(np.concatenate(list(c.iter_decode(v, chunk_frames=7))), ref) < 1e-5
             assert rel_err(c.decode(v, backend="torch"), ref) < 1e-5
+
+
+@pytest.mark.parametrize("overhead", [float("inf"), float("-inf"), 96.0])
+@pytest.mark.parametrize("c_scale", [1.0, 30.0])
+def test_direct_and_affine_forms_match_reference(overhead, c_scale, monkeypatch):
+    """Each instance runs direct (its frames through the second layer) or affine (alpha + c beta plus
+    its switching units); all direct, all affine and the mixed default all equal the reference."""
+    import tascodec.decode.plan as plan
+
+    from tascodec.decode import VideoTables, prepared
+    from tascodec.decode.torch_backend import decode_segments_torch
+
+    monkeypatch.setattr(plan, "AFFINE_OVERHEAD", overhead)
+    rng = np.random.default_rng(8)
+    dec = mlp_decoder(rng, c_scale)
+    arrays = video(rng, S=40, max_len=40)
+    prep = prepared(dec)
+    v = VideoTables(prep, *arrays)
+    p = plan.plan_mlp(prep, v.codes, v.seg_label, v.span(0, v.num_frames))
+    direct_groups = p.num_groups - p.affine.size
+    if overhead == float("inf"):
+        assert p.affine.size == 0 and p.direct_frame.size == v.num_frames
+    elif overhead == float("-inf"):
+        assert direct_groups == 0 and p.direct_frame.size == 0
+    else:  # the default picks both forms on this video
+        assert 0 < p.affine.size < p.num_groups
+        n = np.diff(p.frame_off)
+        assert np.all(n[p.affine] > 1)
+    ref = reference_decode(dec, *arrays)
+    assert rel_err(decode_segments(dec, *arrays), ref) < 1e-5
+    assert rel_err(decode_segments_torch(dec, *arrays).numpy(), ref) < 1e-5
+
+
+def test_gather_path_matches_reference():
+    """The whole-range torch path (what a GPU runs), here on CPU tensors, on a mixed plan."""
+    import torch
+
+    from tascodec.decode import VideoTables, prepared
+    from tascodec.decode.plan import plan_mlp
+    from tascodec.decode.torch_backend import _run_mlp_gather
+
+    rng = np.random.default_rng(9)
+    dec = mlp_decoder(rng, 8.0)
+    arrays = video(rng, S=40, max_len=40)
+    prep = prepared(dec)
+    v = VideoTables(prep, *arrays)
+    p = plan_mlp(prep, v.codes, v.seg_label, v.span(0, v.num_frames))
+    assert 0 < p.affine.size < p.num_groups
+    out = torch.full((v.num_frames, D), float("nan"))
+    _run_mlp_gather(prep, p, out)
+    assert rel_err(out.numpy(), reference_decode(dec, *arrays)) < 1e-5
+
+
+def test_threaded_products_match_single_thread(monkeypatch):
+    """With several BLAS threads the affine groups' products are split over a thread pool."""
+    import tascodec.decode.numpy_backend as nb
+
+    rng = np.random.default_rng(10)
+    dec = mlp_decoder(rng, 8.0)
+    arrays = video(rng, S=40, max_len=60)
+    one = decode_segments(dec, *arrays)
+    monkeypatch.setattr(nb, "blas_threads", lambda: 3)
+    monkeypatch.setattr(nb, "PARALLEL_MIN", 0)
+    calls = []
+    real = nb._pool
+    monkeypatch.setattr(nb, "_pool", lambda t: calls.append(t) or real(t))
+    three = decode_segments(dec, *arrays)
+    assert calls and set(calls) == {3}
+    np.testing.assert_allclose(three, one, rtol=0, atol=1e-6 * np.abs(one).max())
+    assert rel_err(three, reference_decode(dec, *arrays)) < 1e-5
+
+
+def test_blas_threads_can_be_set():
+    code = (
+        "from tascodec.decode.numpy_backend import blas_threads, set_blas_threads\n"
+        "n = blas_threads()\n"
+        "if n is not None:\n"
+        "    assert set_blas_threads(1) and blas_threads() == 1\n"
+        "    assert set_blas_threads(2) and blas_threads() == 2\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _probe_dataset(path):
+    from tascodec.torch import TaszDataset
+
+    class Probe(TaszDataset):
+        def __getitem__(self, i):
+            import torch
+
+            from tascodec.decode.numpy_backend import blas_threads
+
+            item = super().__getitem__(i)
+            return {"video": item["video"], "blas": blas_threads(), "torch": torch.get_num_threads()}
+
+    return Probe(path)
+
+
+def test_dataset_workers_decode_on_one_blas_thread(tmp_path):
+    """DataLoader workers must not each run a BLAS thread per core (they would oversubscribe)."""
+    from torch.utils.data import DataLoader
+
+    from tascodec.decode.numpy_backend import blas_threads, set_blas_threads
+
+    path = write_test_container(tmp_path / "x.tasz")
+    before = blas_threads()
+    if before is None:
+        pytest.skip("numpy's BLAS is not an OpenBLAS this build can reach")
+    set_blas_threads(2)  # what a worker would inherit from a parent using every core
+    try:
+        items = list(DataLoader(_probe_dataset(path), batch_size=None, num_workers=2,
+                                multiprocessing_context="fork"))
+    finally:
+        set_blas_threads(before)
+    assert len(items) == 3 and all(it["blas"] == 1 and it["torch"] == 1 for it in items)

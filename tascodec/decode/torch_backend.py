@@ -1,9 +1,11 @@
 """The torch backend (CPU or CUDA): the numpy ``Plan`` (small, per instance) run with torch on a device.
 
-Planning stays in numpy; the ``D``-wide work runs on the device as a handful of whole-range
-operations (one GEMM for every ``alpha``/``beta``, a gather and a multiply-add over the frames, a
-scatter-add for the switching units), which suits a GPU; on the CPU the numpy backend is faster.
-float32 with TF32 disabled, so the features equal the numpy backend's within float32 rounding.
+Planning stays in numpy. On the CPU the output tensor's memory is filled by the numpy backend's
+per-instance products with torch's (MKL) GEMM for the one large product, so it is never slower than
+numpy. On a GPU the ``D``-wide work is a handful of whole-range operations (one GEMM for the direct
+frames and every ``alpha``/``beta``, a gather and a multiply-add over the affine frames, a
+scatter-add for the switching units). float32 with TF32 disabled, so the features equal the numpy
+backend's within float32 rounding.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import torch
 from .._precision import tf32
 from ..container.content import Decoder
 from ..errors import UsageError
-from . import VideoTables, WORK_FRAMES, prepared
-from .plan import Plan, Prepared, plan_mlp
+from . import VideoTables, WORK_FRAMES, numpy_backend, prepared
+from .plan import Plan, Prepared, plan_mlp, ragged_arange
 
 PAIR_BLOCK = 4096  # switching-unit pairs scattered at once: bounds the (pairs, D) temporary
 
@@ -24,30 +26,50 @@ _DEVICE_WEIGHTS: dict[tuple[int, str], tuple[Prepared, torch.Tensor, torch.Tenso
 
 
 def _weights(prep: Prepared, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``w2t (H, D)`` and ``b2 (D,)`` on ``device``, cached per prepared decoder."""
+    """``w2tb (H + 1, D)`` and ``w2t (H, D)`` (its first rows) on ``device``, cached per prepared decoder."""
     key = (id(prep), str(device))
     hit = _DEVICE_WEIGHTS.get(key)
     if hit is not None and hit[0] is prep:
         return hit[1], hit[2]
     if len(_DEVICE_WEIGHTS) >= 8:
         _DEVICE_WEIGHTS.clear()
-    w2t, b2 = torch.from_numpy(prep.w2t).to(device), torch.from_numpy(prep.b2).to(device)
-    _DEVICE_WEIGHTS[key] = (prep, w2t, b2)
-    return w2t, b2
+    w2tb = torch.from_numpy(prep.w2tb).to(device)
+    _DEVICE_WEIGHTS[key] = (prep, w2tb, w2tb[:-1])
+    return w2tb, w2tb[:-1]
+
+
+def _mkl_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    torch.mm(torch.from_numpy(a), torch.from_numpy(b), out=torch.from_numpy(out))
 
 
 def _run_mlp(prep: Prepared, plan: Plan, out: torch.Tensor) -> None:
-    """``out = alpha[g] + c * beta[g]`` by whole-range gathers, plus the switching units' pairs."""
+    """The frames of ``plan`` into ``out``: numpy's per-instance path on the CPU, whole-range ops elsewhere."""
+    if out.device.type == "cpu":
+        numpy_backend.run_mlp(prep, plan, out.numpy(), matmul=_mkl_matmul, threads=torch.get_num_threads())
+    else:
+        _run_mlp_gather(prep, plan, out)
+
+
+def _run_mlp_gather(prep: Prepared, plan: Plan, out: torch.Tensor) -> None:
+    """One GEMM, the direct frames copied into place, ``alpha[g] + c * beta[g]`` for the affine frames
+    by whole-range gathers, plus the switching units' pairs."""
     device = out.device
-    w2t, b2 = _weights(prep, device)
-    N = plan.num_groups
-    ab = (torch.from_numpy(plan.hidden).to(device) @ w2t).view(N, 2, -1)
-    alpha = ab[:, 0] + b2
-    n = torch.from_numpy(np.diff(plan.frame_off)).to(device)
-    g = torch.repeat_interleave(torch.arange(N, device=device), n)
-    c = torch.from_numpy(plan.c).to(device)
-    torch.index_select(alpha, 0, g, out=out)
-    out.addcmul_(c[:, None], ab[:, 1].index_select(0, g))
+    w2tb, w2t = _weights(prep, device)
+    Td, Na = plan.direct_frame.size, plan.affine.size
+    if not Td + Na:
+        return
+    prod = torch.from_numpy(plan.hidden).to(device) @ w2tb
+    if Td:
+        out.index_copy_(0, torch.from_numpy(plan.direct_frame).to(device), prod[:Td])
+    if not Na:
+        return
+    n = np.diff(plan.frame_off)[plan.affine]
+    g = np.repeat(np.arange(Na), n)
+    frame = plan.frame_off[plan.affine][g] + ragged_arange(n)
+    g_dev, frame_dev = torch.from_numpy(g).to(device), torch.from_numpy(frame).to(device)
+    c = torch.from_numpy(plan.c[frame]).to(device)
+    alpha, beta = prod[Td::2], prod[Td + 1::2]
+    out.index_copy_(0, frame_dev, torch.addcmul(alpha.index_select(0, g_dev), c[:, None], beta.index_select(0, g_dev)))
     on = np.flatnonzero(plan.pair_value)  # relu's zeros add nothing
     for s in range(0, on.size, PAIR_BLOCK):
         q = on[s:s + PAIR_BLOCK]
@@ -62,12 +84,39 @@ def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: tor
     with tf32(False, out.device):  # training code may have enabled it
         for s in range(start, stop, WORK_FRAMES):
             e = min(stop, s + WORK_FRAMES)
-            span = v.span(s, e)
             block = out[s - start:e - start]
+            if prep.kind == "linear":
+                _run_linear(prep, codes_dev, v.knots(s, e), block)
+                continue
+            span = v.span(s, e)
             if prep.kind == "repeat":
                 torch.index_select(codes_dev, 0, torch.from_numpy(span.row).to(out.device), out=block)
             else:
                 _run_mlp(prep, plan_mlp(prep, v.codes, v.seg_label, span), block)
+
+
+def _run_linear(prep: Prepared, codes_dev: torch.Tensor, knots, out: torch.Tensor) -> None:
+    """The ``linear`` decoder (``tascodec.decode.linear``) on ``out``'s device."""
+    dev = out.device
+    row_a, row_b, w = (torch.from_numpy(a).to(dev) for a in knots)
+    za = codes_dev.index_select(0, row_a)
+    za += (codes_dev.index_select(0, row_b) - za) * w[:, None]
+    wt, b = _linear_weights(prep, dev)
+    torch.addmm(b, za, wt, out=out)
+
+
+def _linear_weights(prep: Prepared, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (id(prep), "linear", str(device))
+    hit = _LINEAR_CACHE.get(key)
+    if hit is None or hit[0] is not prep:
+        if len(_LINEAR_CACHE) >= 8:
+            _LINEAR_CACHE.clear()
+        hit = (prep, torch.from_numpy(prep.w2t).to(device), torch.from_numpy(prep.b2).to(device))
+        _LINEAR_CACHE[key] = hit
+    return hit[1], hit[2]
+
+
+_LINEAR_CACHE: dict = {}
 
 
 def resolve_device(device) -> torch.device:
@@ -87,7 +136,7 @@ def _setup(decoder, codes, seg_label, seg_length, seg_instances, device):
     prep = prepared(decoder)
     v = VideoTables(prep, codes, seg_label, seg_length, seg_instances)
     device = resolve_device(device)
-    codes_dev = torch.from_numpy(v.codes).to(device) if prep.kind == "repeat" else None
+    codes_dev = torch.from_numpy(v.codes).to(device) if prep.kind in ("repeat", "linear") else None
     return prep, v, device, codes_dev
 
 
