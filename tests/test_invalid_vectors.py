@@ -1,0 +1,54 @@
+"""spec/vectors/invalid: every must-reject file is rejected by tascodec.open with the TaszFormatError
+subclass its manifest names, and the script makes them from a valid base (one broken rule each)."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+import tascodec
+from tascodec import errors
+from tascodec.container import verify_file
+
+SPEC = Path(__file__).resolve().parent.parent / "spec"
+INVALID = SPEC / "vectors" / "invalid"
+MANIFEST = json.loads((INVALID / "manifest.json").read_text(encoding="utf-8"))
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("make_invalid_vectors", SPEC / "make_invalid_vectors.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_manifest_lists_every_file():
+    assert {e["file"] for e in MANIFEST["vectors"]} == {p.name for p in INVALID.glob("*.tasz")}
+    assert len(MANIFEST["vectors"]) >= 40 and all(e["bytes"] < 32_000 for e in MANIFEST["vectors"])
+
+
+@pytest.mark.parametrize("entry", MANIFEST["vectors"], ids=lambda e: e["file"])
+def test_invalid_vector_is_rejected(entry):
+    path = INVALID / entry["file"]
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+    kind = getattr(errors, entry["error"])
+    assert issubclass(kind, errors.TaszFormatError)
+    with pytest.raises(errors.TaszFormatError) as ei:
+        tascodec.open(path)
+    assert type(ei.value) is kind, f"{entry['rule']}: {type(ei.value).__name__}: {ei.value}"
+    assert str(ei.value).startswith(f"{path}: ")
+    assert verify_file(path)
+
+
+def test_script_starts_from_a_valid_file_and_reproduces_the_kinds(tmp_path):
+    mod = load_script()
+    base = tmp_path / "base.tasz"
+    base.write_bytes(mod.valid())
+    with tascodec.open(base) as c:
+        assert c.verify() == [] and c.metadata["version"] == "1.1"
+    m = mod.write_all(tmp_path / "invalid")
+    assert [(e["file"], e["error"]) for e in m["vectors"]] == [(e["file"], e["error"]) for e in MANIFEST["vectors"]]
