@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tascodec.container import Content, Decoder, write_container
+from tascodec.container.layout import VERSION
 from tascodec.container.quant import dequantize, quantize
 from tascodec.decode.noise import random_codes
 from tascodec.decode.reference import reference_decode
@@ -97,6 +98,15 @@ def expected(c: Content) -> list[dict]:
     return out
 
 
+def compatibility() -> list[dict]:
+    """Entries of the frozen files an older writer made (``compat-1.0-*.tasz``): never rewritten,
+    carried over from the committed manifest so that every later reader is tested on them."""
+    committed = Path(__file__).resolve().parent / "vectors" / "manifest.json"
+    if not committed.exists():
+        return []
+    return json.loads(committed.read_text(encoding="utf-8")).get("compatibility", [])
+
+
 def write_all(out_dir: Path) -> dict:
     """Write every vector and ``manifest.json`` into ``out_dir``; return the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,11 +115,12 @@ def write_all(out_dir: Path) -> dict:
         c, method = vector(name)
         path = write_container(c, out_dir / f"{name}.tasz", force=True, created=CREATED)
         data = path.read_bytes()
-        entries.append({"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+        entries.append({"file": path.name, "version": VERSION, "sha256": hashlib.sha256(data).hexdigest(),
+                        "bytes": len(data),
                         "method": method, "decoder": c.decoder.kind, "codes": c.codes_dtype if c.codes is not None
                         else "random", "videos": expected(c)})
-    manifest = {"format": "tasz 1.0", "spec": "spec/tasz-v1.md", "generator": "spec/make_vectors.py",
-                "tolerance": TOLERANCE, "vectors": entries}
+    manifest = {"format": f"tasz {VERSION}", "spec": "spec/tasz-v1.md", "generator": "spec/make_vectors.py",
+                "tolerance": TOLERANCE, "vectors": entries, "compatibility": compatibility()}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
     return manifest

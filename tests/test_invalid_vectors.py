@@ -52,3 +52,25 @@ def test_script_starts_from_a_valid_file_and_reproduces_the_kinds(tmp_path):
         assert c.verify() == [] and c.metadata["version"] == "1.1"
     m = mod.write_all(tmp_path / "invalid")
     assert [(e["file"], e["error"]) for e in m["vectors"]] == [(e["file"], e["error"]) for e in MANIFEST["vectors"]]
+
+
+# --- the compatibility vector: a file of the 1.0 writer, kept as it was -----------------------
+VALID = json.loads((SPEC / "vectors" / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_writer_writes_1_1_and_reads_the_1_0_vector():
+    import numpy as np
+
+    assert [v["version"] for v in VALID["vectors"]] == ["1.1"] * len(VALID["vectors"])
+    compat = VALID["compatibility"]
+    assert compat and all(e["version"] == "1.0" for e in compat)
+    for e in compat:
+        path = SPEC / "vectors" / e["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == e["sha256"]
+        with tascodec.open(path) as c:
+            assert c.metadata["version"] == "1.0" and c.verify() == []
+            for v in e["videos"]:
+                assert c.labels(v["name"]).tolist() == v["labels"]
+                want = np.array(v["features"], np.float32).reshape(-1, c.decoder.feature_dim)
+                if want.size:
+                    assert np.max(np.abs(c.decode(v["name"]) - want)) <= 1e-4 * max(1.0, float(np.max(np.abs(want))))

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import InvalidStructure, LimitExceeded
 
 FORMAT = "tasz"
-VERSION = "1.0"
+VERSION = "1.1"  # what the writer writes; readers read every 1.x
 MAJOR = 1
 
 ROOT_META = "zarr.json"
