@@ -13,7 +13,7 @@ import click
                    "is never replaced).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def cmd(out_dir, quick, seed, force, quiet):
-    """Show tascodec at work on a built-in synthetic GTEA-like dataset (under a minute on 2 idle cores)."""
+    """Show tascodec at work on a built-in synthetic GTEA-like dataset (about 72 CPU-seconds)."""
     from tascodec.demo import DEFAULT, QUICK, run_demo
 
     run_demo(out_dir, size=QUICK if quick else DEFAULT, force=force, seed=seed, progress=not quiet,
