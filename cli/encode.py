@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
+METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
 
 
 @click.command("encode")
@@ -28,14 +28,24 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
               help="Regex whose first group is a video's activity [a recognised benchmark's].")
 @click.option("--trim", is_flag=True, help="Truncate videos whose feature and label lengths differ.")
 @click.option("--method", type=click.Choice(METHODS), default="inversion", show_default=True,
-              help="inversion | encoded (encoder means) | tca (random codes) | mean | coreset.")
+              help="inversion | encoded (encoder means) | tca (random codes) | mean | coreset | pca "
+                   "(a transform codec: principal components, codes interpolated in time) [pca with "
+                   "--target-bytes/--target-ratio].")
 @click.option("-K", "--K", "K", type=int, default=8, show_default=True, help="Instances per segment.")
 @click.option("--ratio", type=float, default=1.0, show_default=True,
               help="Fraction of videos to keep (diverse subset).")
 @click.option("--latent-dtype", type=click.Choice(["float32", "float16", "int8"]), default="float16",
               show_default=True, help="Storage type of the codes.")
-@click.option("--weights-dtype", type=click.Choice(["float32", "float16"]), default=None,
-              help="Storage type of the decoder weights [float16: half the bytes of float32].")
+@click.option("--weights-dtype", type=click.Choice(["float32", "float16", "int8"]), default=None,
+              help="Storage type of the decoder weights [float16: half the bytes of float32; int8: pca only].")
+@click.option("--target-bytes", type=str, default=None,
+              help="Byte budget of the whole file, e.g. 12MB, 500KB, 1.5GiB: method pca measures its "
+                   "configurations on a sample and writes the least-error one that fits.")
+@click.option("--target-ratio", type=float, default=None,
+              help="Byte budget as a share of the raw float32 features, e.g. 0.001 (see --target-bytes).")
+@click.option("--frames-per-code", type=int, default=None,
+              help="pca: one code per this many frames of a segment [4].")
+@click.option("--levels", type=int, default=None, help="pca, int8 codes: quantisation levels per sign, 1..127 [127].")
 @click.option("--epochs", type=int, default=None,
               help="TCA training epochs (wins over --train-steps) [preset: 30, capped at the step budget].")
 @click.option("--train-steps", type=int, default=None,
@@ -44,7 +54,7 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
 @click.option("--lr", type=float, default=None, help="Inversion learning rate [preset].")
 @click.option("--batch-size", type=int, default=None, help="Training minibatch [preset].")
 @click.option("--hidden", type=int, default=None, help="Hidden width of the TCA MLPs [512].")
-@click.option("--latent-dim", type=int, default=None, help="Latent size d [256].")
+@click.option("--latent-dim", type=int, default=None, help="Latent size d [256; pca: 128 components].")
 @click.option("--kl-weight", type=float, default=1.0, show_default=True, help="Weight of the KL term.")
 @click.option("--init", type=click.Choice(["encoder", "random"]), default=None,
               help="Inversion start: encoder means, or random [encoder; random with --model].")
@@ -62,7 +72,8 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, no summary.")
 def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pattern, trim, method, K,
         ratio, latent_dtype, weights_dtype, epochs, train_steps, iters, lr, batch_size, hidden, latent_dim,
-        kl_weight, init, optimizer, seed, device, model, preset, force, no_resume, quiet):
+        kl_weight, init, optimizer, seed, device, model, preset, force, no_resume, quiet, target_bytes,
+        target_ratio, frames_per_code, levels):
     """Encode the TAS dataset at DATA_DIR (MS-TCN layout) into a .tasz container.
 
     Interrupted encodes resume when the same command is run again. Under torchrun, training is
@@ -70,6 +81,13 @@ def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pa
     """
     from tascodec.data.known import background_choice, dataset_defaults
     from tascodec.encode.pipeline import encode
+
+    if target_bytes is not None:
+        target_bytes = parse_size(target_bytes)
+    ctx = click.get_current_context()
+    if (target_bytes is not None or target_ratio is not None) and \
+            ctx.get_parameter_source("method") == click.core.ParameterSource.DEFAULT:
+        method = "pca"  # the method with rate control
 
     chosen = dataset_defaults(data_dir, labels, background=background_choice(background),
                               activity_pattern=activity_pattern, sample_rate=sample_rate)
@@ -83,11 +101,30 @@ def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pa
                   ratio=ratio, latent_dtype=latent_dtype, weights_dtype=weights_dtype, epochs=epochs,
                   train_steps=train_steps, iters=iters, lr=lr, batch_size=batch_size, hidden=hidden,
                   latent_dim=latent_dim, kl_weight=kl_weight, init=init, optimizer=optimizer, seed=seed,
-                  device=device, model=model,
+                  device=device, model=model, target_bytes=target_bytes, target_ratio=target_ratio,
+                  frames_per_code=frames_per_code, levels=levels,
                   preset=preset, force=force, progress=not quiet, resume=not no_resume)
     if quiet or int(os.environ.get("RANK", "0")) != 0:
         return
     click.echo(summary(path))
+
+
+_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+
+def parse_size(text: str) -> int:
+    """``"12MB"`` -> 12_000_000, ``"1.5GiB"``, ``"500KB"``, ``"4096"`` (decimal units, binary with i)."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]*)\s*", text)
+    unit = m.group(2).upper() if m else None
+    if m is None or unit not in _UNITS:
+        raise click.BadParameter(f"{text!r} is not a size such as 12MB, 500KB or 1.5GiB", param_hint="--target-bytes")
+    n = int(float(m.group(1)) * _UNITS[unit])
+    if n < 1:
+        raise click.BadParameter(f"{text!r} is less than one byte", param_hint="--target-bytes")
+    return n
 
 
 def summary(path: Path) -> str:

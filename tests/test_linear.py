@@ -171,3 +171,52 @@ def test_pca_rejects_options_it_cannot_use(tiny, tmp_path):
         encode(tiny, tmp_path / "x.tasz", weights_dtype="int8", progress=False)
     with pytest.raises(UsageError, match="levels"):
         encode(tiny, tmp_path / "x.tasz", method="pca", latent_dtype="int8", levels=200, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return synthesize(tmp_path_factory.mktemp("r") / "gtea", like="gtea", videos=8, dim=16, length_scale=0.15)
+
+
+def test_rate_control_fits_the_budget_with_the_least_error_it_measured(small, tmp_path):
+    sizes, errors = {}, {}
+    for budget in (15_000, 40_000):
+        out = encode(small, tmp_path / f"{budget}.tasz", method="pca", target_bytes=budget, progress=False)
+        sizes[budget] = out.stat().st_size
+        with tascodec.open(out) as c:
+            target = c.metadata["provenance"]["settings"]["target"]
+            assert target["budget_bytes"] == budget and target["candidates"] > 10
+            assert c.decoder.kind == "linear" and c.codes_dtype == "int8"
+        errors[budget] = _error(out, small)
+        assert sizes[budget] <= budget
+        # the estimate on the sample (here: every video) is the restored error
+        assert errors[budget] == pytest.approx(target["estimated_error"], rel=0.05, abs=1e-5)
+    assert errors[40_000] < errors[15_000]
+    ratio = encode(small, tmp_path / "r.tasz", method="pca", target_ratio=0.2, progress=False)
+    raw = tascodec.read_dataset(small).total_frames * 16 * 4
+    assert ratio.stat().st_size <= 0.2 * raw
+
+
+def test_rate_control_says_when_nothing_fits(small, tmp_path):
+    with pytest.raises(UsageError, match="nothing fits in 2,000 bytes"):
+        encode(small, tmp_path / "x.tasz", method="pca", target_bytes=2_000, progress=False)
+    assert not (tmp_path / "x.tasz").exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(UsageError, match="method pca"):
+        encode(small, tmp_path / "x.tasz", target_bytes=50_000, progress=False)
+
+
+def test_cli_target_bytes_picks_pca(small, tmp_path):
+    from click.testing import CliRunner
+
+    from tascodec.cli.encode import parse_size
+    from tascodec.cli.main import cli
+
+    assert parse_size("12MB") == 12_000_000 and parse_size("1.5KiB") == 1536 and parse_size("4096") == 4096
+    out = tmp_path / "c.tasz"
+    res = CliRunner().invoke(cli, ["encode", str(small), "-o", str(out), "--target-bytes", "40KB", "-q"])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size <= 40_000
+    with tascodec.open(out) as c:
+        assert c.metadata["provenance"]["method"] == "pca"
+    res = CliRunner().invoke(cli, ["encode", str(small), "-o", str(out), "--target-bytes", "3 parsecs", "-f"])
+    assert res.exit_code == 2 and "not a size" in res.output

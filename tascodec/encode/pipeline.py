@@ -11,8 +11,10 @@ training, ranks split the chunks, rank 0 writes the file.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,15 +29,16 @@ from ..container.content import CODE_DTYPES, WEIGHT_DTYPES, Content, Decoder
 from ..container.quant import quantize
 from ..container.writer import utc_now
 from ..data.layout import PARTS, TASDataset, read_dataset
-from ..errors import UsageError
+from ..errors import OutputExistsError, UsageError
 from ..model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
 from . import distributed
 from .checkpoint import Checkpoint
 from .frames import FrameStore, chunk_videos, feature_stats, load_chunk, training_batches, video_tables
 from .invert import DEFAULT_ITERS, DEFAULT_LR, OPTIMIZERS, encoder_means, invert
 
-METHODS = ("inversion", "encoded", "tca", "mean", "coreset")
+METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
 REPEAT_METHODS = ("mean", "coreset")  # codes are frames: no prior, no normalisation
+PCA_COMPONENTS, PCA_FRAMES_PER_CODE = 128, 4  # method pca defaults (benchmarks/rate.py)
 INITS = ("encoder", "random")
 TRAIN_LR = 1e-3  # Adam learning rate of TCA training (the paper's)
 
@@ -49,10 +52,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 7500, "train_steps": None, "iters": 10000, "lr": 1e-3, "batch_size": 512},
 }
 
-# Memory bounds (bytes / frames; at D = 2048 a frame is 8 KiB as float32).
-CACHE_BYTES = 2 << 30  # standardized features kept in RAM between epochs, per node
-BUFFER_FRAMES = 1 << 17  # training shuffle buffer (1 GiB at D = 2048)
-CHUNK_FRAMES = 1 << 16  # frames inverted together (512 MiB at D = 2048)
+# Memory bounds (bytes / frames; at D = 2048 a frame is 8 KiB as float32). With these, ``memory_bound``
+# gives 3.0 GiB for Breakfast split 1 at 2048-d in one process (5.3 GiB with the former 2 GiB cache,
+# 1 GiB buffer and 512 MiB chunks); measured peaks: README "Encoding at scale".
+CACHE_BYTES = 1 << 30  # standardized features kept in RAM between epochs, per node
+BUFFER_FRAMES = 1 << 16  # training shuffle buffer (512 MiB at D = 2048)
+CHUNK_FRAMES = 1 << 15  # frames inverted together (256 MiB at D = 2048)
+BASE_BYTES = 300 << 20  # python, numpy, torch and tascodec loaded (measured 224 MiB)
 CHECKPOINT_SECONDS = 30.0  # minimum time between training checkpoints
 
 
@@ -61,7 +67,7 @@ class Settings:
     """Every setting that shapes the result (recorded in the container's provenance)."""
 
     method: str
-    K: int
+    K: int | None
     ratio: float
     latent_dtype: str
     weights_dtype: str | None
@@ -79,6 +85,9 @@ class Settings:
     preset: str
     model: str | None = None  # sha256 of a reused decoder
     train_steps: int | None = None  # optimizer-step budget (None: epochs alone)
+    frames_per_code: int | None = None  # method pca: one code per this many frames of a segment
+    levels: int | None = None  # method pca, int8 codes: quantisation levels per sign (<= 127)
+    target: dict | None = None  # method pca: the byte budget rate control met ({"bytes"|"ratio": ...})
 
 
 def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", sample_rate: int = 1,
@@ -87,7 +96,8 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
            latent_dtype: str = "float16", weights_dtype: str | None = None, epochs: int | None = None,
            train_steps: int | None = None, iters: int | None = None, lr: float | None = None,
            batch_size: int | None = None, hidden: int | None = None, latent_dim: int | None = None,
-           kl_weight: float = 1.0,
+           kl_weight: float = 1.0, frames_per_code: int | None = None, levels: int | None = None,
+           target_bytes: int | None = None, target_ratio: float | None = None,
            init: str | None = None, optimizer: str = "adam", seed: int = 0, device: str | None = None,
            model=None, preset: str | None = None, force: bool = False, progress: bool = True,
            resume: bool = True, checkpoint_every: float = CHECKPOINT_SECONDS,
@@ -98,7 +108,11 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
     Dataset options (``labels`` .. ``trim``) are those of ``tascodec.data.layout.read_dataset``.
     ``method``: ``inversion`` (codes optimised against the frozen decoder), ``encoded`` (the
     encoder's mean per instance), ``tca`` (no codes: random at decode time), ``mean`` / ``coreset``
-    (an instance's mean frame / the frame nearest it). ``K``: instances per segment. ``ratio``:
+    (an instance's mean frame / the frame nearest it), ``pca`` (a transform codec: ``latent_dim``
+    principal components, one code per ``frames_per_code`` frames of a segment, interpolated in time;
+    int8 codes at ``levels`` levels). ``target_bytes`` / ``target_ratio`` (a share of the raw
+    float32 features): rate control for ``pca``, which then measures and picks ``latent_dim``,
+    ``frames_per_code``, ``levels`` and ``weights_dtype`` (see ``ratecontrol``). ``K``: instances per segment. ``ratio``:
     fraction of videos kept (diverse subset). ``epochs`` / ``train_steps``: the training budget,
     whichever ends first (default: the preset's, 30 epochs or 2,000 steps for ``fast``); giving only
     one of them drops the other, and explicit ``epochs`` win over ``train_steps``. ``preset``: ``fast``
@@ -117,9 +131,20 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
                         weights_dtype=weights_dtype, epochs=epochs, train_steps=train_steps, iters=iters,
                         lr=lr, batch_size=batch_size, hidden=hidden, latent_dim=latent_dim,
                         kl_weight=kl_weight, init=init, optimizer=optimizer, seed=seed, preset=preset,
-                        model=model)
+                        model=model, frames_per_code=frames_per_code, levels=levels)
     if part not in PARTS:
         raise UsageError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    if target_bytes is not None or target_ratio is not None:
+        if method != "pca":
+            raise UsageError(f"a byte budget is met by method pca's measured search; method {method!r} "
+                             "has no rate control (use method pca)")
+        if target_bytes is not None and target_ratio is not None:
+            raise UsageError("give a target size or a target ratio, not both")
+        _check(target_bytes, "target bytes", lambda v: v is None or (isinstance(v, int) and v > 0),
+               "a positive integer")
+        _check(target_ratio, "target ratio", lambda v: v is None or (math.isfinite(v) and 0 < v <= 1),
+               "in (0, 1]")
+        settings.target = {"bytes": target_bytes, "ratio": target_ratio}
     check_writable(out, force)
     options = {"split": split, "part": part, "sample_rate": sample_rate, "background": list(background),
                "activity_pattern": activity_pattern, "trim": bool(trim)}
@@ -145,7 +170,8 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
 
 # --- settings ----------------------------------------------------------------------------------
 def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr, batch_size, hidden,
-             latent_dim, kl_weight, init, optimizer, seed, preset, model, train_steps=None) -> Settings:
+             latent_dim, kl_weight, init, optimizer, seed, preset, model, train_steps=None,
+             frames_per_code=None, levels=None) -> Settings:
     """Validate the options and fill the unset ones from the preset (or leave None if unused)."""
     preset = preset or "fast"
     if preset not in PRESETS:
@@ -156,13 +182,16 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
         raise UsageError(f"latent dtype must be one of {', '.join(CODE_DTYPES)}, got {latent_dtype!r}")
     if weights_dtype is not None and weights_dtype not in WEIGHT_DTYPES:
         raise UsageError(f"weights dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {weights_dtype!r}")
+    if weights_dtype == "int8" and method != "pca":
+        raise UsageError("weights dtype int8 is for method pca (a linear decoder)")
     if init is not None and init not in INITS:
         raise UsageError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     _check(K, "K", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1")
     _check(ratio, "ratio", lambda v: 0 < v <= 1, "in (0, 1]")
     _check(seed, "seed", lambda v: isinstance(v, int) and 0 <= v < 2**63, "an integer in [0, 2**63)")
     for name, value in (("epochs", epochs), ("train steps", train_steps), ("iters", iters),
-                        ("batch size", batch_size), ("hidden", hidden), ("latent dim", latent_dim)):
+                        ("batch size", batch_size), ("hidden", hidden), ("latent dim", latent_dim),
+                        ("frames per code", frames_per_code), ("levels", levels)):
         if value is not None:
             low = 0 if name == "iters" else 1
             _check(value, name, lambda v: isinstance(v, int) and v >= low, f"an integer >= {low}")
@@ -172,9 +201,14 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
 
+    if levels is not None and not 1 <= levels <= 127:
+        raise UsageError(f"levels must be an integer in 1..127, got {levels!r}")
     p = PRESETS[preset]
     repeat = method in REPEAT_METHODS
-    trains = not repeat and model is None
+    pca = method == "pca"
+    if pca and model is not None:
+        raise UsageError(f"--model reuses a TCA decoder; method 'pca' fits its own basis")
+    trains = not repeat and not pca and model is None
     inverts = method == "inversion"
     if repeat and model is not None:
         raise UsageError(f"--model reuses a TCA decoder; method {method!r} does not use one")
@@ -190,8 +224,8 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
     else:
         epochs, train_steps = p["epochs"], p["train_steps"]
     return Settings(
-        method=method, K=K, ratio=float(ratio), latent_dtype=latent_dtype,
-        weights_dtype=None if repeat else (weights_dtype or ("float16" if trains else None)),
+        method=method, K=None if pca else K, ratio=float(ratio), latent_dtype=latent_dtype,
+        weights_dtype=None if repeat else (weights_dtype or ("float16" if trains or pca else None)),
         epochs=(epochs or None) if trains else None,
         train_steps=train_steps if trains else None,
         iters=(iters if iters is not None else p["iters"]) if inverts else None,
@@ -199,7 +233,10 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
         train_lr=TRAIN_LR if trains else None,
         batch_size=(batch_size if batch_size is not None else p["batch_size"]) if trains else None,
         hidden=(hidden if hidden is not None else DEFAULT_HIDDEN) if trains else None,
-        latent_dim=(latent_dim if latent_dim is not None else DEFAULT_LATENT) if trains else None,
+        latent_dim=(latent_dim if latent_dim is not None else (PCA_COMPONENTS if pca else DEFAULT_LATENT))
+        if trains or pca else None,
+        frames_per_code=(frames_per_code or PCA_FRAMES_PER_CODE) if pca else None,
+        levels=(levels or 127) if pca and latent_dtype == "int8" else None,
         kl_weight=float(kl_weight) if trains else None,
         init=(init or ("encoder" if model is None else "random")) if method in ("inversion", "encoded") else None,
         optimizer=optimizer if inverts else None,
@@ -256,6 +293,8 @@ class _Job:
     def run(self) -> None:
         s, ds = self.s, self.ds
         kept = self._select()
+        if s.method == "pca":
+            return self._run_pca(kept)
         encoder = None
         if s.method in REPEAT_METHODS:
             decoder = Decoder(kind="repeat", feature_dim=ds.feature_dim, latent_dim=ds.feature_dim,
@@ -414,13 +453,101 @@ class _Job:
         return np.asarray(codes, np.float32), {"frames": int(chunk.x.shape[0]), "loss": info["loss_final"],
                                                "loss_init": info["loss_init"]}
 
-    def _write(self, kept: list[str], decoder: Decoder, codes: np.ndarray | None) -> None:
-        from ..container.writer import write_container
+    def _run_pca(self, kept: list[str]) -> None:
+        """Method ``pca``: fit the basis on the kept videos, then each video's knots (one process)."""
+        from . import transform
 
         s, ds = self.s, self.ds
-        tables = [video_tables(ds, v, s.K) for v in kept]
+        frames = [ds.num_frames(v) for v in kept]
+        if not kept or not sum(frames):
+            raise UsageError(f"{ds.root}: no frames to encode")
+        tables = [video_tables(ds, v, 1) for v in kept]
+        if s.target:
+            return self._run_rate_control(kept, frames, tables)
+        with _progress(len(kept), "basis", self.progress) as step:
+            comp = transform.fit_components(ds.features, kept, frames, s.latent_dim, progress=step)
+        self._write_pca(kept, tables, comp.basis(s.latent_dim, s.weights_dtype))
+
+    def _write_pca(self, kept, tables, basis, out: Path | None = None) -> None:
+        from . import transform
+
+        s, ds = self.s, self.ds
+        self.losses["pca_floor"] = transform.residual_fraction(basis)
+        s.latent_dim = basis.k  # fewer when k > D: all components
+        for t in tables:
+            t.seg_instances = transform.knot_counts(t.seg_length, s.frames_per_code)
+        proj = basis.projector()
+        codes = []
+        with _progress(len(kept), "codes", self.progress) as step:
+            for v, t in zip(kept, tables):
+                codes.append(transform.video_codes(ds.features(v), t.seg_length, t.seg_instances, proj))
+                step(1)
+        z = np.concatenate(codes) if codes else np.zeros((0, s.latent_dim), np.float32)
+        if self.group.is_root:
+            self._write(kept, basis.decoder(len(ds.vocab)), z, tables=tables, out=out,
+                        quantized=transform.quantize_rows(z, s.latent_dtype, s.levels or 127))
+
+    def _run_rate_control(self, kept, frames, tables) -> None:
+        """Measure, choose, encode; shrink the budget by the overshoot and retry (three times at most)."""
+        import tempfile
+
+        from . import ratecontrol
+
+        s, ds = self.s, self.ds
+        budget = s.target["bytes"] or int(s.target["ratio"] * sum(frames) * ds.feature_dim * 4)
+        s.target["budget_bytes"] = budget
+        s.latent_dtype = "int8"
+        lengths = {v: t.seg_length for v, t in zip(kept, tables)}
+        scratch = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.rate-", dir=self.out.parent))
+        try:
+            overhead = self._overhead_bytes(kept, tables, scratch / "empty.tasz")
+            comp, aim = None, budget
+            for attempt in range(3):
+                choice, comp = ratecontrol.choose(ds.features, kept, lengths, overhead, aim, components=comp)
+                s.latent_dim, s.frames_per_code = choice.latent_dim, choice.frames_per_code
+                s.levels, s.weights_dtype = choice.levels, choice.weights_dtype
+                s.target.update(chosen=choice.describe(), estimated_error=choice.estimated_error,
+                                sample_frames=choice.sample_frames, candidates=choice.candidates)
+                trial = scratch / f"try{attempt}.tasz"
+                self._write_pca(kept, [video_tables(ds, v, 1) for v in kept], comp.basis(s.latent_dim, s.weights_dtype),
+                                out=trial)
+                size = trial.stat().st_size
+                if size <= budget:
+                    if self.progress:
+                        print(f"rate control: {budget:,}-byte budget: {choice.describe()}; wrote {size:,} bytes",
+                              file=sys.stderr)
+                    if self.out.exists() and not self.force:  # appeared while we were encoding
+                        raise OutputExistsError(f"{self.out}: already exists")
+                    os.replace(trial, self.out)
+                    self.ckpt.remove()
+                    return
+                aim = min(aim, budget - (size - choice.estimated_bytes)) - 1  # less the estimate's shortfall
+            raise UsageError(f"{self.out}: rate control could not meet {budget:,} bytes (last try {size:,})")
+        finally:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _overhead_bytes(self, kept, tables, path: Path) -> int:
+        """Bytes of a container with these tables and metadata but (almost) no weights or codes."""
+        from ..container.writer import write_container
+
+        ds = self.ds
+        for t in tables:
+            t.seg_instances = np.ones_like(t.seg_instances)
+        dec = Decoder(kind="linear", feature_dim=ds.feature_dim, latent_dim=1, num_classes=len(ds.vocab),
+                      activation="identity", weights={"w": np.zeros((ds.feature_dim, 1), np.float32),
+                                                      "b": np.zeros(ds.feature_dim, np.float32)})
+        content = self._content(kept, dec, tables)
+        content.codes = np.zeros((content.num_rows, 1), np.float32)
+        content.provenance = self._provenance(kept)
+        write_container(content, path, force=True)
+        return path.stat().st_size
+
+    def _content(self, kept: list[str], decoder: Decoder, tables) -> Content:
+        ds = self.ds
         counts = np.array([t.seg_label.size for t in tables], np.int64)
-        content = Content(
+        return Content(
             vocab=list(ds.vocab), videos=list(kept),
             video_segments=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
             seg_label=_cat([t.seg_label for t in tables], np.int32),
@@ -429,14 +556,26 @@ class _Job:
             decoder=decoder, background=list(ds.background),
             activities=[ds.activity(v) for v in kept] if ds.activity_pattern else None,
         )
+
+    def _write(self, kept: list[str], decoder: Decoder, codes: np.ndarray | None, *, tables=None,
+               quantized=None, out: Path | None = None) -> None:
+        """Write the container (to ``out`` instead of the output: a scratch file of rate control)."""
+        from ..container.writer import write_container
+
+        s, ds = self.s, self.ds
+        if tables is None:
+            tables = [video_tables(ds, v, s.K) for v in kept]
+        content = self._content(kept, decoder, tables)
         if codes is None:
             content.random_seed = s.seed
         else:
-            content.codes, content.code_scale = quantize(codes, s.latent_dtype)
+            content.codes, content.code_scale = quantized or quantize(codes, s.latent_dtype)
             content.codes_dtype = s.latent_dtype
         content.provenance = self._provenance(kept)
-        write_container(content, self.out, force=self.force, created=content.provenance["created"])
-        self.ckpt.remove()
+        write_container(content, out or self.out, force=self.force or out is not None,
+                        created=content.provenance["created"])
+        if out is None:
+            self.ckpt.remove()
 
     def _provenance(self, kept: list[str]) -> dict[str, Any]:
         s, ds = self.s, self.ds
@@ -460,6 +599,30 @@ class _Job:
         return prov
 
 
+def memory_bound(feature_dim: int, *, frames: int, longest: int, rows: int, num_classes: int = 64,
+                 latent_dim: int = 256, hidden: int = 1024, batch_size: int = 512,
+                 cache_bytes: int = CACHE_BYTES, buffer_frames: int = BUFFER_FRAMES,
+                 chunk_frames: int = CHUNK_FRAMES, base: int = BASE_BYTES) -> int:
+    """An upper estimate of an encode's peak memory in bytes, from the quantities that bound it.
+
+    ``frames`` of the split, its ``longest`` video, ``rows`` instances (codes). The features enter
+    only through the buffers: the cache (``cache_bytes``), the training buffer or one inversion
+    chunk (each at least one whole video, held twice while it is assembled) and one video in
+    float64 for the statistics; the rest grows with the frames at a few bytes per frame (labels,
+    coherence) and with the codes. Nothing in it grows with ``frames * feature_dim``.
+    """
+    f = 4 * int(feature_dim)
+    params = ((feature_dim + num_classes + 1) * hidden + hidden * 2 * latent_dim
+              + (latent_dim + num_classes + 1) * hidden + hidden * feature_dim)
+    model = 4 * 4 * params  # weights, gradients, Adam's two moments
+    train = 2 * max(buffer_frames, longest) * f + 4 * batch_size * (f + 4 * hidden)
+    n = max(chunk_frames, longest)
+    invert = 2 * n * f + 6 * n * 4 * hidden  # frames, and per-frame hidden-size work tensors
+    stats = 3 * longest * f
+    tables = 32 * int(frames) + 4 * 4 * int(rows) * latent_dim  # per-frame ids; codes, gathered and quantized
+    return int(base + cache_bytes + model + max(train, invert, stats) + tables)
+
+
 def _rank_seed(seed: int, rank: int) -> int:
     """Rank 0 draws the single-process noise; other ranks draw independent noise."""
     return seed if rank == 0 else int(np.random.SeedSequence((seed, rank)).generate_state(1, np.uint64)[0] >> 1)
@@ -471,6 +634,21 @@ def _chunk_seed(seed: int, chunk: int) -> int:
 
 def _cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
+
+
+@contextlib.contextmanager
+def _progress(total: int, desc: str, enabled: bool):
+    """A step callback for ``total`` videos under a progress bar (or a no-op)."""
+    if not enabled:
+        yield lambda n=1: None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="video", leave=False, dynamic_ncols=True)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
 
 
 def _bar(it, desc: str, enabled: bool):

@@ -87,9 +87,24 @@ def knot_counts(lengths: np.ndarray, fpc: int) -> np.ndarray:
     return np.minimum(lengths, -(-lengths // int(fpc))).astype(np.int32)
 
 
-def fit_basis(frames: Callable[[str], np.ndarray], videos: list[str], num_frames: list[int], k: int,
-              dtype: str = "float16", *, max_frames: int = MAX_COV_FRAMES,
-              progress: Callable[[int], None] | None = None) -> Basis:
+@dataclass(frozen=True)
+class Components:
+    """The top principal components of a split: ``vectors (D, k)`` float64, ``mean (D,)``."""
+
+    vectors: np.ndarray
+    mean: np.ndarray
+    eigenvalues: np.ndarray
+    total_variance: float
+
+    def basis(self, k: int, dtype: str = "float16") -> Basis:
+        """The first ``k`` components stored as ``dtype`` (PCA is nested: the same as fitting k)."""
+        k = min(int(k), self.vectors.shape[1])
+        return Basis(store_weights(self.vectors[:, :k], self.mean, dtype), dtype, self.eigenvalues[:k],
+                     self.total_variance)
+
+
+def fit_components(frames: Callable[[str], np.ndarray], videos: list[str], num_frames: list[int], k: int,
+                   *, max_frames: int = MAX_COV_FRAMES, progress: Callable[[int], None] | None = None) -> Components:
     """Top-``k`` principal components of the videos' frames (``frames(v) -> (T, D) float32``)."""
     total = int(sum(num_frames))
     step = max(1, math.ceil(total / max_frames))
@@ -122,25 +137,38 @@ def fit_basis(frames: Callable[[str], np.ndarray], videos: list[str], num_frames
     k = min(int(k), D)
     m = s1 / n
     cov = acc / n - np.outer(m, m)
-    mean = shift + m
     evals, evecs = np.linalg.eigh(cov)
     order = np.argsort(evals)[::-1][:k]
     w = evecs[:, order]
     w *= np.where(w[np.abs(w).argmax(0), np.arange(k)] < 0, -1.0, 1.0)  # a fixed sign per component
-    return Basis(store_weights(w, mean, dtype), dtype, np.maximum(evals[order], 0.0), float(np.trace(cov)))
+    return Components(np.ascontiguousarray(w), shift + m, np.maximum(evals[order], 0.0), float(np.trace(cov)))
+
+
+def fit_basis(frames: Callable[[str], np.ndarray], videos: list[str], num_frames: list[int], k: int,
+              dtype: str = "float16", *, max_frames: int = MAX_COV_FRAMES,
+              progress: Callable[[int], None] | None = None) -> Basis:
+    """``fit_components(...).basis(k, dtype)``."""
+    return fit_components(frames, videos, num_frames, k, max_frames=max_frames, progress=progress).basis(k, dtype)
 
 
 def video_codes(x: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray,
                 projector: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Least-squares knots ``(R, k) float32`` of one video's frames ``x (T, D)``."""
     _, b, P = projector
-    y = (x - b) @ P  # (T, k) coefficients of every frame
+    return knots_from_coefficients((x - b) @ P, seg_length, seg_instances)
+
+
+def _frame_knots(seg_length: np.ndarray, seg_instances: np.ndarray):
     seg_start = segment_starts(seg_length)
     row_start = segment_starts(seg_instances)
-    R = int(row_start[-1])
+    return knots(seg_start, row_start, seg_length, seg_instances, 0, int(seg_start[-1])), int(row_start[-1])
+
+
+def knots_from_coefficients(y: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray) -> np.ndarray:
+    """The knots ``(R, k) float32`` whose interpolation is closest to ``y (T, k)`` (least squares)."""
+    (row_a, row_b, w), R = _frame_knots(seg_length, seg_instances)
     if R == 0:
-        return np.zeros((0, P.shape[1]), np.float32)
-    row_a, row_b, w = knots(seg_start, row_start, seg_length, seg_instances, 0, int(seg_start[-1]))
+        return np.zeros((0, y.shape[1]), np.float32)
     w = w.astype(np.float64)
     # normal equations G z = A^T y of sum_t |(1 - w) z_a + w z_b - y_t|^2: G is tridiagonal and
     # block-diagonal over segments (rows of different segments never share a frame); where
@@ -150,6 +178,13 @@ def video_codes(x: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray
     yy = y.astype(np.float64)
     rhs = _row_sums(row_a, (1 - w)[:, None] * yy, R) + _row_sums(row_b, w[:, None] * yy, R)
     return _solve_tridiagonal(diag + 1e-9, off, rhs).astype(np.float32)
+
+
+def interpolate(z: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray) -> np.ndarray:
+    """Per-frame codes ``(T, k)`` of knots ``z (R, k)``, as the ``linear`` decoder interpolates them."""
+    (row_a, row_b, w), _ = _frame_knots(seg_length, seg_instances)
+    za = z[row_a]
+    return za + w[:, None] * (z[row_b] - za)
 
 
 def _row_sums(rows: np.ndarray, values: np.ndarray, R: int) -> np.ndarray:
