@@ -476,3 +476,16 @@ def test_the_lock_is_released_when_an_encode_fails(dataset, tmp_path, monkeypatc
     monkeypatch.setattr(pipeline._Job, "run", real)
     pipeline.encode(dataset, out, method="mean", progress=False)
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["o.tasz"]
+
+
+def test_replace_without_rename_exchange(cmd, root, monkeypatch):
+    """Where the OS has no atomic swap, the old folder is moved aside, then removed."""
+    import tascodec._io
+
+    monkeypatch.setattr(tascodec._io, "_exchange", lambda a, b: False)
+    out = root / "out"
+    assert cmd.run(cmd.src, out).exit_code == 0
+    names = sorted(snapshot(out))
+    r = cmd.run(cmd.src, out, "-f")
+    assert r.exit_code == 0, r.output
+    assert sorted(snapshot(out)) == names and [p.name for p in root.iterdir()] == ["out"]
