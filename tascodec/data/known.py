@@ -35,7 +35,7 @@ KNOWN: tuple[Known, ...] = (
     Known("gtea",
           frozenset("take open pour close shake scoop stir put fold spread background".split()),
           r"^S\d+_[A-Za-z]+_C\d+$", ("background",), r"^S\d+_([A-Za-z]+)_C\d+$", 1,
-          "11 verbs and background; S<subject>_<recipe>_C<camera>"),
+          "10 verbs and background; S<subject>_<recipe>_C<camera>"),
     Known("50salads",
           frozenset("cut_tomato place_tomato_into_bowl cut_cheese place_cheese_into_bowl cut_lettuce "
                     "place_lettuce_into_bowl add_salt add_vinegar add_oil add_pepper mix_dressing peel_cucumber "
@@ -131,7 +131,7 @@ def dataset_defaults(data_dir, labels=None, *, background: Sequence[str] | None 
         rate = known.sample_rate if known is not None else 1
 
     parts = [f"background {', '.join(bg)}" if bg else "no background class",
-             f"activity pattern {pattern!r}" if pattern else "no activity pattern",
+             f"activity pattern '{pattern}'" if pattern else "no activity pattern",
              f"sample rate {rate}"]
     if known is not None:
         head = f"recognised {known.name} ({known.about}):"
