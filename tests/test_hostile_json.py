@@ -176,3 +176,16 @@ def test_sample_rate_from_settings_is_bounded():
 
     assert sample_rate_of({"settings": {"sample_rate": 2}}) == 2
     assert sample_rate_of({"settings": {"sample_rate": 10**12}}) == 1  # an old file's free-form settings
+
+
+def test_dataset_reader_refuses_what_the_writer_would(tmp_path):
+    from tascodec.container.meta import MAX_SAMPLE_RATE, MAX_SPLIT
+    from tascodec.data.layout import read_dataset
+    from tascodec.errors import DatasetError
+
+    (tmp_path / "features").mkdir()
+    with pytest.raises(DatasetError, match="sample rate"):
+        read_dataset(tmp_path, sample_rate=MAX_SAMPLE_RATE + 1)
+    for split in (-1, MAX_SPLIT + 1):
+        with pytest.raises(DatasetError, match="split"):
+            read_dataset(tmp_path, split=split)

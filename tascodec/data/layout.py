@@ -22,6 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..container.meta import MAX_SAMPLE_RATE, MAX_SPLIT  # the container's ranges (spec section 2)
 from ..container.names import name_problem
 from ..errors import (DatasetError, DatasetWarning, FrameCountMismatch, MissingDatasetFile, MissingFeatures,
                       UnknownVideo)
@@ -181,8 +182,10 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
         raise MissingDatasetFile(f"{root}: no such dataset folder")
     if part not in PARTS:
         raise DatasetError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
-    if sample_rate < 1:
-        raise DatasetError(f"sample rate must be >= 1, got {sample_rate}")
+    if not 1 <= sample_rate <= MAX_SAMPLE_RATE:
+        raise DatasetError(f"sample rate must be in 1..{MAX_SAMPLE_RATE}, got {sample_rate}")
+    if split is not None and not 0 <= split <= MAX_SPLIT:
+        raise DatasetError(f"split must be in 0..{MAX_SPLIT}, got {split}")
     compile_activity_pattern(activity_pattern)  # a bad regex fails before anything is read
 
     label_root = Path(labels) if labels is not None else root
