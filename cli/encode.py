@@ -34,10 +34,11 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
 @click.option("-K", "--K", "K", type=int, default=8, show_default=True, help="Instances per segment.")
 @click.option("--ratio", type=float, default=1.0, show_default=True,
               help="Fraction of videos to keep (diverse subset).")
-@click.option("--latent-dtype", type=click.Choice(["float32", "float16", "int8"]), default="float16",
-              show_default=True, help="Storage type of the codes.")
+@click.option("--latent-dtype", type=click.Choice(["float32", "float16", "int8"]), default=None,
+              help="Storage type of the codes [float16; pca: int8].")
 @click.option("--weights-dtype", type=click.Choice(["float32", "float16", "int8"]), default=None,
-              help="Storage type of the decoder weights [float16: half the bytes of float32; int8: pca only].")
+              help="Storage type of the decoder weights [float16: half the bytes of float32; pca: int8, "
+                   "which only pca can use].")
 @click.option("--target-bytes", type=str, default=None,
               help="Byte budget of the whole file, e.g. 12MB, 500KB, 1.5GiB: method pca measures its "
                    "configurations on a sample and writes the least-error one that fits.")

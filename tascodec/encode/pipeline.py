@@ -29,7 +29,7 @@ from ..container.content import CODE_DTYPES, WEIGHT_DTYPES, Content, Decoder
 from ..container.quant import quantize
 from ..container.writer import utc_now
 from ..data.layout import PARTS, TASDataset, read_dataset
-from ..errors import OutputExistsError, UsageError
+from ..errors import UsageError
 from ..model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
 from . import distributed
 from .checkpoint import Checkpoint
@@ -93,7 +93,7 @@ class Settings:
 def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", sample_rate: int = 1,
            background: Sequence[str] = ("background",), activity_pattern: str | None = None,
            trim: bool = False, method: str = "inversion", K: int = 8, ratio: float = 1.0,
-           latent_dtype: str = "float16", weights_dtype: str | None = None, epochs: int | None = None,
+           latent_dtype: str | None = None, weights_dtype: str | None = None, epochs: int | None = None,
            train_steps: int | None = None, iters: int | None = None, lr: float | None = None,
            batch_size: int | None = None, hidden: int | None = None, latent_dim: int | None = None,
            kl_weight: float = 1.0, frames_per_code: int | None = None, levels: int | None = None,
@@ -178,6 +178,8 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
         raise UsageError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     if method not in METHODS:
         raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if latent_dtype is None:  # int8 for pca (measured: benchmarks/rate.py), float16 otherwise
+        latent_dtype = "int8" if method == "pca" else "float16"
     if latent_dtype not in CODE_DTYPES:
         raise UsageError(f"latent dtype must be one of {', '.join(CODE_DTYPES)}, got {latent_dtype!r}")
     if weights_dtype is not None and weights_dtype not in WEIGHT_DTYPES:
@@ -225,7 +227,7 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
         epochs, train_steps = p["epochs"], p["train_steps"]
     return Settings(
         method=method, K=None if pca else K, ratio=float(ratio), latent_dtype=latent_dtype,
-        weights_dtype=None if repeat else (weights_dtype or ("float16" if trains or pca else None)),
+        weights_dtype=None if repeat else (weights_dtype or ("int8" if pca else "float16" if trains else None)),
         epochs=(epochs or None) if trains else None,
         train_steps=train_steps if trains else None,
         iters=(iters if iters is not None else p["iters"]) if inverts else None,
@@ -488,9 +490,12 @@ class _Job:
                         quantized=transform.quantize_rows(z, s.latent_dtype, s.levels or 127))
 
     def _run_rate_control(self, kept, frames, tables) -> None:
-        """Measure, choose, encode; shrink the budget by the overshoot and retry (three times at most)."""
-        import tempfile
+        """Measure, choose, encode; shrink the budget by the overshoot and retry (three times at most).
 
+        Every try is written to the output's own temporary (``atomic_path``), renamed into place
+        only when it fits.
+        """
+        from .._io import atomic_path
         from . import ratecontrol
 
         s, ds = self.s, self.ds
@@ -498,35 +503,27 @@ class _Job:
         s.target["budget_bytes"] = budget
         s.latent_dtype = "int8"
         lengths = {v: t.seg_length for v, t in zip(kept, tables)}
-        scratch = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.rate-", dir=self.out.parent))
-        try:
-            overhead = self._overhead_bytes(kept, tables, scratch / "empty.tasz")
+        with atomic_path(self.out, self.force) as tmp:
+            overhead = self._overhead_bytes(kept, tables, tmp)
             comp, aim = None, budget
-            for attempt in range(3):
+            for _ in range(3):
                 choice, comp = ratecontrol.choose(ds.features, kept, lengths, overhead, aim, components=comp)
                 s.latent_dim, s.frames_per_code = choice.latent_dim, choice.frames_per_code
                 s.levels, s.weights_dtype = choice.levels, choice.weights_dtype
                 s.target.update(chosen=choice.describe(), estimated_error=choice.estimated_error,
                                 sample_frames=choice.sample_frames, candidates=choice.candidates)
-                trial = scratch / f"try{attempt}.tasz"
-                self._write_pca(kept, [video_tables(ds, v, 1) for v in kept], comp.basis(s.latent_dim, s.weights_dtype),
-                                out=trial)
-                size = trial.stat().st_size
+                basis = comp.basis(s.latent_dim, s.weights_dtype)
+                self._write_pca(kept, [video_tables(ds, v, 1) for v in kept], basis, out=tmp)
+                size = tmp.stat().st_size
                 if size <= budget:
-                    if self.progress:
-                        print(f"rate control: {budget:,}-byte budget: {choice.describe()}; wrote {size:,} bytes",
-                              file=sys.stderr)
-                    if self.out.exists() and not self.force:  # appeared while we were encoding
-                        raise OutputExistsError(f"{self.out}: already exists")
-                    os.replace(trial, self.out)
-                    self.ckpt.remove()
-                    return
+                    break
                 aim = min(aim, budget - (size - choice.estimated_bytes)) - 1  # less the estimate's shortfall
-            raise UsageError(f"{self.out}: rate control could not meet {budget:,} bytes (last try {size:,})")
-        finally:
-            import shutil
-
-            shutil.rmtree(scratch, ignore_errors=True)
+            else:
+                raise UsageError(f"{self.out}: rate control could not meet {budget:,} bytes (last try {size:,})")
+        if self.progress:
+            print(f"rate control: {budget:,}-byte budget: {choice.describe()}; wrote {size:,} bytes",
+                  file=sys.stderr)
+        self.ckpt.remove()
 
     def _overhead_bytes(self, kept, tables, path: Path) -> int:
         """Bytes of a container with these tables and metadata but (almost) no weights or codes."""
