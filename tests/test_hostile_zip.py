@@ -172,3 +172,15 @@ def test_truncated_and_foreign_files_are_format_errors(good, tmp_path):
         (tmp_path / "t.tasz").write_bytes(data[:cut])
         with pytest.raises(TaszFormatError):
             tascodec.open(tmp_path / "t.tasz")
+
+
+def test_zip64_locator_beyond_the_file(good, tmp_path):
+    data = good.read_bytes()
+    pos = len(data) - EOCD.size
+    _, _, _, _, n, cd_size, cd_offset, _ = EOCD.unpack(data[pos:])
+    loc = struct.pack("<4sLQL", b"PK\x06\x07", 0, (1 << 64) - 1, 1)
+    end = EOCD.pack(b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, cd_size, cd_offset, 0)
+    bad = tmp_path / "loc.tasz"
+    bad.write_bytes(data[:pos] + loc + end)
+    with pytest.raises(CorruptData, match="ZIP64"):
+        tascodec.open(bad)

@@ -81,9 +81,9 @@ class ZipReader:
             if len(loc) != _EOCD64_LOCATOR.size or loc[:4] != b"PK\x06\x07":
                 raise CorruptData("damaged zip archive (ZIP64 end record locator missing)")
             z64_at = _EOCD64_LOCATOR.unpack(loc)[2]
-            rec = self._pread(_EOCD64.size, z64_at)
-            if z64_at + _EOCD64.size > cd_end - _EOCD64_LOCATOR.size or len(rec) != _EOCD64.size \
-                    or rec[:4] != b"PK\x06\x06":
+            ok = z64_at + _EOCD64.size <= cd_end - _EOCD64_LOCATOR.size  # before reading at z64_at
+            rec = self._pread(_EOCD64.size, z64_at) if ok else b""
+            if len(rec) != _EOCD64.size or rec[:4] != b"PK\x06\x06":
                 raise CorruptData("damaged zip archive (bad ZIP64 end of central directory record)")
             _, _, _, _, disk, cd_disk, n_disk, n_total, cd_size, cd_offset = _EOCD64.unpack(rec)
             cd_end = z64_at
