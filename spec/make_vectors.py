@@ -42,6 +42,19 @@ def mlp_decoder(weights_dtype: str) -> Decoder:
                    weights_dtype=weights_dtype)
 
 
+def linear_decoder(weights_dtype: str) -> Decoder:
+    """A ``linear`` decoder (spec 4.7): float16 weights, or int8 ``w`` with a scale per column."""
+    w = values(D * d, 11).reshape(D, d)
+    b = values(D, 12, 2.0)
+    if weights_dtype == "int8":
+        scale = np.array([0.01, 0.02, 0.005], np.float32)[:d]
+        q = np.clip(np.rint(w / scale / 2.5), -127, 127).astype(np.int8)
+        weights = {"w": q, "w_scale": scale, "b": b}
+    else:
+        weights = {"w": w.astype(weights_dtype), "b": b.astype(weights_dtype)}
+    return Decoder("linear", D, d, C, 0, activation="identity", weights=weights, weights_dtype=weights_dtype)
+
+
 def tables(with_empty_video: bool):
     """Videos and segments covering l == 1 (c = 0), l < K, l == K, l not divisible by K."""
     videos = ["P03_cereals", "vidéo-ü"] + (["empty"] if with_empty_video else [])
@@ -55,11 +68,16 @@ def vector(name: str) -> tuple[Content, str]:
     """The content of one vector and its method name."""
     kind, codes = name.split("-")
     videos, vs, lab, lng = tables(with_empty_video=name == "mlp-int8")
-    inst = np.minimum(lng, K).astype(np.int32)
+    # linear: one code per 2 frames (n == l, n == 1 < l, and interpolated segments)
+    inst = (np.minimum(lng, -(-lng // 2)) if kind == "linear" else np.minimum(lng, K)).astype(np.int32)
     R = int(inst.sum())
-    decoder = Decoder("repeat", D, D, C, 0) if kind == "repeat" else mlp_decoder(
-        "float16" if codes == "float16" else "float32")
-    method = {"mlp": "inversion", "tca": "tca", "repeat": "mean"}[kind]
+    if kind == "repeat":
+        decoder = Decoder("repeat", D, D, C, 0)
+    elif kind == "linear":
+        decoder = linear_decoder(codes)
+    else:
+        decoder = mlp_decoder("float16" if codes == "float16" else "float32")
+    method = {"mlp": "inversion", "tca": "tca", "repeat": "mean", "linear": "pca"}[kind]
     c = Content(vocab=list(VOCAB), videos=videos, video_segments=vs, seg_label=lab, seg_length=lng,
                 seg_instances=inst, decoder=decoder, background=["background"],
                 activities=["cereals", None] + ([None] if len(videos) == 3 else []),
@@ -72,7 +90,7 @@ def vector(name: str) -> tuple[Content, str]:
     return c, method
 
 
-NAMES = ["mlp-float32", "mlp-float16", "mlp-int8", "tca-random", "repeat-float32"]
+NAMES = ["mlp-float32", "mlp-float16", "mlp-int8", "tca-random", "repeat-float32", "linear-float16", "linear-int8"]
 
 
 def expected(c: Content) -> list[dict]:

@@ -25,7 +25,8 @@ def load_script():
 
 def test_manifest_covers_each_kind():
     kinds = {(e["decoder"], e["codes"]) for e in MANIFEST["vectors"]}
-    assert {("mlp", "float32"), ("mlp", "float16"), ("mlp", "int8"), ("mlp", "random"), ("repeat", "float32")} <= kinds
+    assert {("mlp", "float32"), ("mlp", "float16"), ("mlp", "int8"), ("mlp", "random"), ("repeat", "float32"),
+            ("linear", "float16"), ("linear", "int8")} <= kinds
     assert all(e["bytes"] < 32_000 for e in MANIFEST["vectors"])
 
 
@@ -145,6 +146,10 @@ def _spec_decode(path: Path) -> dict[str, tuple[list[int], np.ndarray]]:
             table = table * g["codes/scale"][:][:, None]
     w = {k: g[f"decoder/{k}"][:].astype(np.float32) for k in ("w1", "b1", "w2", "b2", "mean", "std")} \
         if dec["kind"] == "mlp" else {}
+    if dec["kind"] == "linear":  # section 4.7
+        w = {"w": g["decoder/w"][:].astype(np.float32), "b": g["decoder/b"][:].astype(np.float32)}
+        if dec["weights_dtype"] == "int8":
+            w["w"] = w["w"] * g["decoder/w_scale"][:][None, :]
     out = {}
     for v, name in enumerate(t["videos"]):
         first = ro[so[v]]
@@ -154,6 +159,17 @@ def _spec_decode(path: Path) -> dict[str, tuple[list[int], np.ndarray]]:
         for s in range(so[v], so[v + 1]):
             l, n = int(lng[s]), int(ins[s])
             for i in range(l):
+                if dec["kind"] == "linear":
+                    num, den, r0 = (2 * i + 1) * n - l, 2 * l, int(ro[s])
+                    if num <= 0 or num >= (n - 1) * den:
+                        z = table[r0 if num <= 0 else r0 + n - 1]
+                    else:
+                        j = num // den
+                        t_ = np.float32((num - j * den) / den)
+                        z = table[r0 + j] + t_ * (table[r0 + j + 1] - table[r0 + j])
+                    labels.append(int(lab[s]))
+                    frames.append(w["w"] @ z + w["b"])
+                    continue
                 r = int(ro[s]) + (i * n) // l
                 z = z_video[r - first] if codes["source"] == "random" else table[r]
                 c = np.float32(i / (l - 1)) if l > 1 else np.float32(0)
