@@ -184,3 +184,12 @@ def test_zip64_locator_beyond_the_file(good, tmp_path):
     bad.write_bytes(data[:pos] + loc + end)
     with pytest.raises(CorruptData, match="ZIP64"):
         tascodec.open(bad)
+
+
+def test_reads_at_hostile_offsets_return_nothing(good):
+    zr = zipio.ZipReader(good)
+    try:
+        assert zr._pread(30, (1 << 64) - 1) == b"" and zr._pread(30, zr.file_size + 5) == b""
+        assert len(zr._pread(1 << 40, zr.file_size - 3)) == 3
+    finally:
+        zr.close()

@@ -188,6 +188,10 @@ class ZipReader:
 
     # --- reading ---------------------------------------------------------------------
     def _pread(self, n: int, offset: int) -> bytes:
+        """Up to ``n`` bytes at ``offset`` (fewer at the end of the file, none past it)."""
+        if offset < 0 or offset >= self.file_size:
+            return b""
+        n = min(n, self.file_size - offset)  # offsets and sizes may come from the file: no huge reads
         parts, got = [], 0
         while got < n:
             try:
