@@ -92,7 +92,7 @@ def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pa
 
     chosen = dataset_defaults(data_dir, labels, background=background_choice(background),
                               activity_pattern=activity_pattern, sample_rate=sample_rate)
-    if chosen.note and int(os.environ.get("RANK", "0")) == 0:
+    if chosen.note and not quiet and int(os.environ.get("RANK", "0")) == 0:
         click.echo(chosen.note, err=True)
     background, activity_pattern, sample_rate = chosen.background, chosen.activity_pattern, chosen.sample_rate
     if out is None:

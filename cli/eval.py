@@ -30,7 +30,7 @@ import click
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--no-original", is_flag=True, help="Skip the model trained on the original features.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars, no note of the defaults chosen.")
 def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr, batch_size, stages, layers,
         channels, seed, seeds, device, no_original, as_json, quiet):
     """Score MS-TCN trained on DATA_DIR's train split and on each --tasz container, tested on the original test split."""
@@ -41,7 +41,7 @@ def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr
     if no_original and not containers:
         raise UsageError("nothing to evaluate: give --tasz FILE or drop --no-original")
     chosen = dataset_defaults(data_dir, labels, background=background_choice(background), sample_rate=sample_rate)
-    if chosen.note:
+    if chosen.note and not quiet:
         click.echo(chosen.note, err=True)
     background, sample_rate = chosen.background, chosen.sample_rate
     rows = run_eval(data_dir, containers, labels=labels, split=split, sample_rate=sample_rate,

@@ -57,7 +57,7 @@ def test_defaults_are_used_unless_given(sets):
 
 def test_encode_uses_and_names_the_recognised_defaults(sets, tmp_path):
     r = CliRunner().invoke(cli, ["encode", str(sets["breakfast"]), "-o", str(tmp_path / "b.tasz"),
-                                 "--method", "mean", "-q"])
+                                 "--method", "mean"])
     assert r.exit_code == 0, r.output
     lines = [x for x in r.stderr.splitlines() if "breakfast" in x and "SIL" in x]
     assert len(lines) == 1, r.stderr
@@ -70,7 +70,9 @@ def test_encode_uses_and_names_the_recognised_defaults(sets, tmp_path):
 
 
 def test_eval_uses_the_recognised_background(sets):
-    args = ["--epochs", "1", "--stages", "1", "--layers", "2", "--channels", "4", "-q"]
+    args = ["--epochs", "1", "--stages", "1", "--layers", "2", "--channels", "4"]
     r = CliRunner().invoke(cli, ["eval", str(sets["50salads"]), *args])
     assert r.exit_code == 0, r.output
     assert "50salads" in r.stderr and "action_start" in r.stderr and "sample rate 2" in r.stderr
+    r = CliRunner().invoke(cli, ["eval", str(sets["50salads"]), *args, "-q"])  # quiet: no note
+    assert r.exit_code == 0 and "recognised" not in r.stderr
