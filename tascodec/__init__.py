@@ -105,16 +105,20 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _Root(types.ModuleType):
-    """Keeps the verb ``tascodec.subset`` callable once the ``tascodec/subset/`` package is imported.
+_VERB_PACKAGES = ("encode", "subset")  # verbs that share their name with a subpackage
 
-    Importing a subpackage binds it on its parent (``setattr(tascodec, "subset", <module>)``), which
-    would replace the verb; the package stays reachable as ``sys.modules["tascodec.subset"]`` and
-    through ``from tascodec.subset import ...``.
+
+class _Root(types.ModuleType):
+    """Keeps the verbs ``tascodec.encode`` and ``tascodec.subset`` callable once the
+    ``tascodec/encode/`` and ``tascodec/subset/`` packages are imported.
+
+    Importing a subpackage binds it on its parent (``setattr(tascodec, "encode", <module>)``), which
+    would replace the verb; the package stays reachable as ``sys.modules["tascodec.encode"]`` and
+    through ``from tascodec.encode import ...``.
     """
 
     def __setattr__(self, name: str, value) -> None:
-        if name == "subset" and isinstance(value, types.ModuleType):
+        if name in _VERB_PACKAGES and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)
 

@@ -24,15 +24,26 @@ def test_root_api_offers_the_verbs_types_and_errors():
         assert getattr(tascodec, name) is not None, name
     assert {"open", "encode", "verify", "subset", "merge", "split", "Container", "UsageError",
             "OutputExistsError", "UnknownVideo", "TaszError", "__version__"} <= set(tascodec.__all__)
-    # encode: shadowed by the tascodec/encode/ package once that is imported (issue 12), fixed by
-    # renaming that package; its test belongs with the rename
-    for verb in ("open", "verify", "subset", "merge", "split", "read_dataset"):
+    for verb in ("open", "verify", "encode", "subset", "merge", "split", "read_dataset"):
         assert callable(getattr(tascodec, verb)) and getattr(tascodec, verb).__doc__, verb
     importlib.import_module("tascodec.subset")  # importing the package must not replace the verb
 
     assert callable(tascodec.subset) and tascodec.subset.__module__ == "tascodec"
     with tascodec.open(MLP) as c:
         assert isinstance(c, tascodec.Container)
+
+
+def test_encode_verb_works_every_time(tmp_path):
+    """Issue 12: importing tascodec.encode.* (as the verb itself does) must not shadow the verb."""
+    from tascodec.data.synthetic import synthesize
+
+    data = synthesize(tmp_path / "d", like="gtea", videos=4, dim=8, length_scale=0.05)
+    for i in range(2):
+        out = tascodec.encode(data, tmp_path / f"{i}.tasz", method="mean", K=1, progress=False)
+        assert tascodec.verify(out) == []
+    importlib.import_module("tascodec.encode.transform")
+    assert callable(tascodec.encode) and tascodec.encode.__module__ == "tascodec"
+    assert sys.modules["tascodec.encode"].__name__ == "tascodec.encode"  # the package is still there
 
 
 def test_root_api_reads_verifies_and_decodes_without_torch():
