@@ -344,8 +344,8 @@ def main(argv=None) -> int:
               f"{ds.total_frames:,} frames, {args.dim}-d, raw {raw / 1e6:.1f} MB "
               f"({time.time() - t0:.0f} s)\n", flush=True)
         print(table(points, raw), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        if args.json:  # after each dataset: a long run can be read (rate_downstream.py) while it goes on
+            Path(args.json).write_text(json.dumps(results, indent=1))
     if args.png:
         plot(results, Path(args.png))
         print(f"\ncurves: {args.png}")
