@@ -209,7 +209,7 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
     repeat = method in REPEAT_METHODS
     pca = method == "pca"
     if pca and model is not None:
-        raise UsageError(f"--model reuses a TCA decoder; method 'pca' fits its own basis")
+        raise UsageError("--model reuses a TCA decoder; method 'pca' fits its own basis")
     trains = not repeat and not pca and model is None
     inverts = method == "inversion"
     if repeat and model is not None:

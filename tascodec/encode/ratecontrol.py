@@ -18,7 +18,6 @@ overshoot (at most three times). ``choose`` raises ``UsageError`` when nothing f
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -143,7 +142,3 @@ def _floor(x: np.ndarray, b: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     """``sum_t |x_t - b - W y_t|^2``: what no code can restore with this basis."""
     r = x - b - y @ w.T
     return float(np.einsum("ij,ij->", r, r, dtype=np.float64))
-
-
-def candidates() -> int:
-    return len(list(itertools.product(WEIGHT_DTYPES, KS, FRAMES_PER_CODE, LEVELS)))
