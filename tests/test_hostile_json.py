@@ -189,3 +189,19 @@ def test_dataset_reader_refuses_what_the_writer_would(tmp_path):
     for split in (-1, MAX_SPLIT + 1):
         with pytest.raises(DatasetError, match="split"):
             read_dataset(tmp_path, split=split)
+
+
+def test_dataset_reader_refuses_videos_longer_than_the_frame_limit(tmp_path, monkeypatch):
+    from tascodec.data import layout as data_layout
+    from tascodec.data.layout import read_dataset
+    from tascodec.errors import DatasetError
+
+    (tmp_path / "groundTruth").mkdir()
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "mapping.txt").write_text("0 background\n1 act\n")
+    (tmp_path / "groundTruth" / "v.txt").write_text("act\n" * 11)
+    (tmp_path / "splits" / "train.split1.bundle").write_text("v.txt\n")
+    monkeypatch.setattr(data_layout, "MAX_FRAMES", 10)
+    with pytest.raises(DatasetError, match="11 frames exceed"):
+        read_dataset(tmp_path, require_features=False)
+    assert read_dataset(tmp_path, require_features=False, sample_rate=2).num_frames("v") == 6

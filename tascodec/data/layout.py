@@ -22,6 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..container.layout import MAX_FRAMES
 from ..container.meta import MAX_SAMPLE_RATE, MAX_SPLIT  # the container's ranges (spec section 2)
 from ..container.names import name_problem
 from ..errors import (DatasetError, DatasetWarning, FrameCountMismatch, MissingDatasetFile, MissingFeatures,
@@ -218,6 +219,9 @@ def read_dataset(path, *, labels=None, split: int | None = 1, part: str = "train
     converted: set[str] = set()  # dtypes other than float32 seen (said once, after the loop)
     for name in names:
         lab = _read_labels(gt_dir / f"{name}.txt", index)[::sample_rate]
+        if lab.size > MAX_FRAMES:  # the container writer's limit, checked before any training
+            raise DatasetError(f"{gt_dir / (name + '.txt')}: {lab.size} frames exceed the {MAX_FRAMES}-frame limit "
+                               "of a video in a .tasz container (use --sample-rate or split the video)")
         ff = None
         dropped = 0
         if features_dir is not None:
