@@ -2,7 +2,8 @@
 chunks, rank 0 writes the file. Compared with a single-process run of the same command.
 
 Tolerances, and why:
-- Feature statistics, tables and provenance are computed identically on every rank: exact.
+- Feature statistics: each rank reads half of the videos and the float64 moments are merged, so
+  they equal one process's to float rounding (1e-6); tables and provenance: exact.
 - Inversion with a given decoder (``model=``, random init seeded per chunk) is per chunk and
   independent of which rank runs it: the codes equal the single-process codes (float16 storage).
 - Training: every rank walks the same global batches and keeps a disjoint half of each, and DDP
@@ -83,8 +84,9 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
     # data-parallel training: ranks stay in sync; same statistics and layout; losses within training noise
     assert (tmp_path / "decoder.rank0").read_text() == (tmp_path / "decoder.rank1").read_text()
     a, b = tascodec.open(tmp_path / "trained.tasz").content(), tascodec.open(ref).content()
-    for name in ("mean", "std"):
-        np.testing.assert_array_equal(a.decoder.weights[name], b.decoder.weights[name])
+    for name in ("mean", "std"):  # each rank read half of the videos; moments merged in float64
+        np.testing.assert_allclose(a.decoder.weights[name].astype(np.float32),
+                                   b.decoder.weights[name].astype(np.float32), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(a.seg_instances, b.seg_instances)
     assert a.codes.shape == b.codes.shape
     for key in ("train", "inversion"):

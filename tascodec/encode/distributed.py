@@ -83,6 +83,35 @@ def mean_over_ranks(group: Group, values: list[float], weight: float) -> list[fl
     return (t[:-1] / t[-1]).tolist()
 
 
+def moments_merger(group: Group):
+    """For ``feature_stats(merge=...)``: every rank gets the moments of all ranks' videos, merged
+    (Chan et al.) in rank order, so all ranks hold the same statistics. ``None`` outside torchrun."""
+    if not group.active:
+        return None
+
+    def merge(n: int, mean: np.ndarray, m2: np.ndarray):
+        import torch
+        import torch.distributed as dist
+
+        mine = torch.from_numpy(np.concatenate(([float(n)], mean, m2))).to(group.comm_device)
+        parts = [torch.empty_like(mine) for _ in range(group.world)]
+        dist.all_gather(parts, mine)
+        D = mean.shape[0]
+        tot, mu, acc = 0.0, np.zeros(D), np.zeros(D)
+        for p in parts:
+            p = p.cpu().numpy()
+            nb, mb, m2b = p[0], p[1:D + 1], p[D + 1:]
+            if nb == 0:
+                continue
+            delta, t = mb - mu, tot + nb
+            mu = mu + delta * (nb / t)
+            acc = acc + m2b + delta * delta * (tot * nb / t)
+            tot = t
+        return int(tot), mu, acc
+
+    return merge
+
+
 def collect_chunks(group: Group, owners: list[int], rows: list[int], width: int,
                    local: dict[int, tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """Send every chunk's ``(codes (rows_i, width) float32, info (k,) float64)`` to rank 0.

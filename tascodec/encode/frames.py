@@ -23,11 +23,13 @@ STD_FLOOR = 1e-6  # feature dims whose std is below this are not rescaled (std s
 
 
 def feature_stats(ds: TASDataset, videos: Sequence[str] | None = None,
-                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  progress: bool = False, merge: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-dim mean and std of all frames, ``(D,) float32`` each, in one pass.
 
     Per-video moments are computed in float64 and merged pairwise (Chan et al.), so the result
     does not drift with the number of frames. Dims with std below ``STD_FLOOR`` get std 1.
+    ``merge(n, mean, m2) -> (n, mean, m2)`` combines these float64 moments with other processes'
+    (each read a share of the videos) before the std is taken.
     """
     videos = list(ds.videos if videos is None else videos)
     n = 0
@@ -44,6 +46,8 @@ def feature_stats(ds: TASDataset, videos: Sequence[str] | None = None,
         mean = mean + delta * (nb / tot)
         m2 = m2 + m2b + delta * delta * (n * nb / tot)
         n = tot
+    if merge is not None:
+        n, mean, m2 = merge(n, mean, m2)
     std = np.sqrt(m2 / max(n, 1))
     std = np.where(std > STD_FLOOR, std, 1.0)
     return mean.astype(np.float32), std.astype(np.float32)

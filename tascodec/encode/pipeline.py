@@ -44,7 +44,7 @@ TRAIN_LR = 1e-3  # Adam learning rate of TCA training (the paper's)
 
 # Presets: settings not given explicitly come from here. "fast" is the default.
 # Training stops at "epochs" or "train_steps" optimizer steps, whichever comes first; an explicit
-# --epochs alone (or --train-steps alone) replaces both. TRAIN_STEPS: see benchmarks/scale.py --budget.
+# --epochs alone (or --train-steps alone) replaces both. TRAIN_STEPS: benchmarks/scale.py budget.
 TRAIN_STEPS = 2000
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"epochs": 30, "train_steps": TRAIN_STEPS, "iters": DEFAULT_ITERS, "lr": DEFAULT_LR,
@@ -308,7 +308,9 @@ class _Job:
             w = decoder.float32_weights()
             store = FrameStore(ds, w["mean"], w["std"], cache_bytes=self._cache_budget())
         else:
-            mean, std = feature_stats(ds, progress=self.progress)
+            g = self.group  # each rank reads its share of the videos; the moments are merged
+            mean, std = feature_stats(ds, ds.videos[g.rank::g.world], progress=self.progress,
+                                      merge=distributed.moments_merger(g))
             store = FrameStore(ds, mean, std, cache_bytes=self._cache_budget())
             encoder = self._train(store)
             decoder = encoder.export_decoder(mean, std, s.weights_dtype)
