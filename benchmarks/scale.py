@@ -2,7 +2,7 @@
 
     python benchmarks/scale.py budget DATA [DATA ...]      # restored error against optimizer steps
     python benchmarks/scale.py stages DATA [DATA ...]      # time, CPU time, peak RSS per stage
-    python benchmarks/scale.py project RUNS.json ... --used-steps N --used-iters M   # full Breakfast, 2048-d
+    python benchmarks/scale.py project RUNS.json ...       # full Breakfast at 2048-d from stages runs
 
 Make the datasets with ``tasz synth`` (e.g. ``tasz synth bf400 --like breakfast --videos 400 --dim 64``).
 Prefix ``OMP_NUM_THREADS=1`` on a shared machine; figures are CPU seconds of this process
@@ -179,7 +179,9 @@ def stages(path: str, out: str, settings: dict, threads: int) -> dict:
     at = {name: (t, c, rss) for name, t, c, rss in marks}
     n = ds.total_frames
     res = {"dataset": path, "videos": len(ds), "frames": n, "dim": ds.feature_dim, "wall_s": round(wall, 1),
-           "peak_rss_mib": round(child.ru_maxrss / 1024, 1), "bytes": os.path.getsize(out), "stages": {}}
+           "peak_rss_mib": round(child.ru_maxrss / 1024, 1), "bytes": os.path.getsize(out), "stages": {},
+           "train_steps": settings.get("train_steps", pipeline.TRAIN_STEPS),
+           "iters": settings.get("iters", DEFAULT_ITERS)}
     order = [("read/stats", "before stats", "stats"), ("train", "stats", "_train"),
              ("select", "before _select", "_select"), ("invert", "before _codes", "_codes"),
              ("write", "before _write", "_write")]
@@ -188,7 +190,8 @@ def stages(path: str, out: str, settings: dict, threads: int) -> dict:
             continue
         (ta, ca, _), (tb, cb, rb) = at[a], at[b]
         w, c = tb - ta, cb - ca
-        res["stages"][stage] = {"wall_s": round(w, 2), "cpu_s": round(c, 2), "rss_after_mib": round(rb / 1024, 1),
+        res["stages"][stage] = {"wall_s": round(w, 2), "cpu_s": round(c, 2),
+                                "rss_after_mib": round(rb / 1024, 1),
                                 "frames_per_cpu_s": round(n / c) if c > 0 else None}
     return res
 
@@ -202,7 +205,7 @@ def macs_per_frame(D: int, H: int = DEFAULT_HIDDEN, d: int = DEFAULT_LATENT, C: 
     return H * (2 * D + 3 * d + 2 * C + 2)
 
 
-def project(results: list[dict], train_steps: int, iters: int, used_steps: int, used_iters: int) -> list[str]:
+def project(results: list[dict], train_steps: int, iters: int) -> list[str]:
     """Full Breakfast at 2048-d from measured per-frame costs (the largest run of each dim)."""
     low = max((r for r in results if r["dim"] < 2048), key=lambda r: r["frames"])
     full = max((r for r in results if r["dim"] == 2048), key=lambda r: r["frames"], default=None)
@@ -210,16 +213,18 @@ def project(results: list[dict], train_steps: int, iters: int, used_steps: int, 
     st = lambda r, k: r["stages"][k]["cpu_s"]  # noqa: E731
     # per-iteration inversion cost is set by H, not D (closed form in hidden space): from the low-dim run;
     # the once-per-frame part (read, project onto W2, encoder means) scales with D: from the 2048-d run
-    per_iter = st(low, "invert") / (low["frames"] * used_iters)
+    per_iter = st(low, "invert") / (low["frames"] * low["iters"])
     src = full or low
     scale_d = 1.0 if full else D / low["dim"]
     stats_pf = st(src, "read/stats") / src["frames"] * scale_d
-    step = st(src, "train") / used_steps * (1.0 if full else macs_per_frame(D) / macs_per_frame(low["dim"]))
-    fixed_pf = max(0.0, st(full, "invert") / full["frames"] - used_iters * per_iter) if full else 0.0
+    step = st(src, "train") / src["train_steps"]
+    if not full:
+        step *= macs_per_frame(D) / macs_per_frame(low["dim"])
+    fixed_pf = max(0.0, st(full, "invert") / full["frames"] - full["iters"] * per_iter) if full else 0.0
     write_pr = st(low, "write") / low["frames"]
     cpu = {"read/stats": stats_pf * N, "train": step * train_steps, "invert": N * (fixed_pf + iters * per_iter),
            "write": write_pr * N}
-    lines = [f"CPU, one core, from measured CPU s: " + ", ".join(f"{k} {v / 3600:.2f} h" for k, v in cpu.items())
+    lines = ["CPU, one core, from measured CPU s: " + ", ".join(f"{k} {v / 3600:.2f} h" for k, v in cpu.items())
              + f"; total {sum(cpu.values()) / 3600:.1f} h (2 cores: about half for the BLAS-bound stages)"]
     # one GPU: FLOPs at a sustained 25 TFLOP/s (TF32 training) / 10 TFLOP/s (FP32 inversion), and
     # the features read from disk 2.3 times (stats, a third of an epoch of training, inversion) at 2 GB/s
@@ -227,7 +232,8 @@ def project(results: list[dict], train_steps: int, iters: int, used_steps: int, 
     inv_flop = N * (2 * D * DEFAULT_HIDDEN * 2 + iters * 40 * DEFAULT_HIDDEN)
     io = BREAKFAST["gbytes"] * (1 + train_steps * 512 / N + 1) / 2.0
     lines.append(f"one GPU (assumed 25 TFLOP/s TF32 training, 10 TFLOP/s FP32 inversion, 2 GB/s disk): "
-                 f"train {train_flop / 25e12:.0f} s, invert {inv_flop / 10e12:.0f} s, feature reading {io:.0f} s; "
+                 f"train {train_flop / 25e12:.0f} s, invert {inv_flop / 10e12:.0f} s, "
+                 f"feature reading {io:.0f} s; "
                  f"CPU-side loading (the read/stats per-frame cost) {stats_pf * N * 2.3 / 60:.0f} min unless "
                  f"several loader processes share it")
     return lines
@@ -250,8 +256,6 @@ def main() -> None:
     s.add_argument("--json", default=None)
     p = sub.add_parser("project")
     p.add_argument("results", nargs="+", help="JSON files written by 'stages --json'")
-    p.add_argument("--used-steps", type=int, required=True, help="--train-steps of those runs")
-    p.add_argument("--used-iters", type=int, required=True, help="--iters of those runs")
     p.add_argument("--train-steps-full", type=int, default=pipeline.TRAIN_STEPS)
     p.add_argument("--iters-full", type=int, default=DEFAULT_ITERS)
     p.add_argument("--json", default=None)
@@ -267,12 +271,13 @@ def main() -> None:
         for r in results:
             for row in r["rows"]:
                 tag = " (old default: 30 epochs)" if row["steps"] == r["old_default_steps"] else ""
-                tag += " (default budget)" if row["steps"] == min(pipeline.TRAIN_STEPS, r["old_default_steps"]) \
-                    else ""
+                default = min(pipeline.TRAIN_STEPS, r["old_default_steps"])
+                tag += " (default budget)" if row["steps"] == default else ""
                 print(f"{r['dataset']} | {r['frames']} | {row['steps']} | {row['epochs']} | "
                       f"{row['restored_mse']:.5f} | {row['train_cpu_s']}{tag}")
     else:
-        settings = {k: v for k, v in (("train_steps", args.train_steps), ("iters", args.iters)) if v is not None}
+        settings = {k: v for k, v in (("train_steps", args.train_steps), ("iters", args.iters))
+                    if v is not None}
         settings["background"] = ["SIL"]
         for path in args.data:
             r = stages(path, args.out, settings, args.threads)
@@ -286,7 +291,7 @@ def main() -> None:
             print(f"{r['videos']} | {r['frames']} | total | {r['wall_s']} | | | peak {r['peak_rss_mib']}")
     if args.cmd == "project":
         for line in project(sum((json.load(open(f)) for f in args.results), []), args.train_steps_full,
-                            args.iters_full, args.used_steps, args.used_iters):
+                            args.iters_full):
             print(line)
     if args.json:
         with open(args.json, "w") as f:
