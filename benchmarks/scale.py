@@ -34,9 +34,7 @@ one torch thread, 256-d synthetic features, restored MSE on a fixed ~6K-frame sa
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
 import os
 import resource
 import subprocess
