@@ -352,3 +352,41 @@ def test_cli_train_steps(data, tmp_path, monkeypatch):
     assert calls[-1]["steps"] == 4 and settings["train_steps"] == 4 and settings["epochs"] is None
     r = CliRunner().invoke(cli, ["encode", str(data), "-o", str(tmp_path / "bad.tasz"), "--train-steps", "0"])
     assert r.exit_code != 0 and "train steps must be" in r.output and not (tmp_path / "bad.tasz").exists()
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_step_budget_resumes_mid_training_where_it_stopped(data, tmp_path, monkeypatch):
+    """Interrupted after 2 of the 3 epochs a 2.5-epoch budget begins: the rerun starts at epoch 2
+    with the steps already taken counted, stops at the budget, and equals an uninterrupted run."""
+    ds = read_dataset(data)
+    per_epoch = -(-ds.total_frames // 64)
+    budget = dict(TINY, epochs=None, train_steps=2 * per_epoch + per_epoch // 2, batch_size=64,
+                  method="encoded", checkpoint_every=0)
+    whole = pipeline.encode(data, tmp_path / "whole.tasz", **budget)
+    train, calls = pipeline.train_tca, []
+
+    def interrupted(*a, **k):
+        calls.append((k["start_epoch"], k["start_step"], k["max_steps"]))
+        save = k["on_epoch_end"]
+
+        def stop_after_two(epoch, *rest):
+            save(epoch, *rest)
+            if epoch == 1 and len(calls) == 1:
+                raise _Stop
+
+        stats = train(*a, **{**k, "on_epoch_end": stop_after_two})
+        calls[-1] += (stats["steps"],)
+        return stats
+
+    monkeypatch.setattr(pipeline, "train_tca", interrupted)
+    out = tmp_path / "resumed.tasz"
+    with pytest.raises(_Stop):
+        pipeline.encode(data, out, **budget)
+    pipeline.encode(data, out, **budget)
+    assert calls[1] == (2, 2 * per_epoch, budget["train_steps"], budget["train_steps"])
+    a, b = tascodec.open(whole).content(), tascodec.open(out).content()
+    assert a.decoder.sha256() == b.decoder.sha256()
+    np.testing.assert_allclose(dequantize(a.codes), dequantize(b.codes), atol=1e-6)
