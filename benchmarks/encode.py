@@ -48,7 +48,7 @@ import torch
 from tascodec.data.layout import read_dataset
 from tascodec.data.segments import frame_layout, instance_counts
 from tascodec.data.synthetic import synthesize
-from tascodec.encode.invert import (DEFAULT_ITERS, DEFAULT_LR, METHODS, Problem, encoder_means,
+from tascodec.encoding.invert import (DEFAULT_ITERS, DEFAULT_LR, METHODS, Problem, encoder_means,
                                     instance_losses, invert)
 from tascodec.model.tca import DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_HIDDEN, TCA, train_tca
 

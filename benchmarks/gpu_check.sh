@@ -36,9 +36,9 @@ import torch
 import tascodec
 from tascodec.data.layout import read_dataset
 from tascodec.data.synthetic import synthesize
-from tascodec.encode import pipeline
-from tascodec.encode.frames import FrameStore, feature_stats, load_chunk, training_batches
-from tascodec.encode.invert import encoder_means, invert
+from tascodec.encoding import pipeline
+from tascodec.encoding.frames import FrameStore, feature_stats, load_chunk, training_batches
+from tascodec.encoding.invert import encoder_means, invert
 from tascodec.model.tca import TCA, train_tca
 from tascodec.torch import TaszDataset
 

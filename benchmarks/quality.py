@@ -24,8 +24,8 @@ from pathlib import Path
 
 from tascodec.bench.evaluate import METRICS, format_table, rows_to_json, run_eval
 from tascodec.data.synthetic import synthesize
-from tascodec.encode.pipeline import encode
-from tascodec.subset import subset_file
+from tascodec.encoding.pipeline import encode
+from tascodec.subsetting import subset_file
 
 
 def main() -> None:

@@ -44,8 +44,8 @@ import tascodec  # noqa: E402
 from tascodec.container.content import Content  # noqa: E402
 from tascodec.container.writer import write_container  # noqa: E402
 from tascodec.data import synthetic as syn  # noqa: E402
-from tascodec.encode import transform  # noqa: E402
-from tascodec.encode.pipeline import encode  # noqa: E402
+from tascodec.encoding import transform  # noqa: E402
+from tascodec.encoding.pipeline import encode  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BUDGETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # shares of the raw float32 train features

@@ -45,9 +45,9 @@ import numpy as np
 import torch
 
 from tascodec.data.layout import read_dataset
-from tascodec.encode import pipeline
-from tascodec.encode.frames import FrameStore, feature_stats, load_chunk, training_batches
-from tascodec.encode.invert import DEFAULT_ITERS, encoder_means, invert
+from tascodec.encoding import pipeline
+from tascodec.encoding.frames import FrameStore, feature_stats, load_chunk, training_batches
+from tascodec.encoding.invert import DEFAULT_ITERS, encoder_means, invert
 from tascodec.model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
 
 OLD_EPOCHS = 30  # the epoch default before the step budget
@@ -129,7 +129,7 @@ STAGE_SCRIPT = r"""
 import json, resource, sys, time
 import numpy as np, torch
 torch.set_num_threads(int(sys.argv[3]))
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 a = json.loads(sys.argv[1])
 marks = []
 def cpu():

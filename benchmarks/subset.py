@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tascodec.subset import mean_distance, select, sequences_of  # noqa: E402
+from tascodec.subsetting import mean_distance, select, sequences_of  # noqa: E402
 
 
 def synthetic(n: int, seed: int = 0, classes: int = 48, activities: int = 10) -> list[list[int]]:

@@ -81,7 +81,7 @@ def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pa
     data-parallel, ranks share the inversion, and rank 0 writes the file.
     """
     from tascodec.data.known import background_choice, dataset_defaults
-    from tascodec.encode.pipeline import encode
+    from tascodec.encoding.pipeline import encode
 
     if target_bytes is not None:
         target_bytes = parse_size(target_bytes)

@@ -15,7 +15,7 @@ import click
 def cmd(inputs, out, skip_duplicates, force):
     """Merge containers with the same decoder, vocabulary and code type into one (no re-encoding)."""
     from tascodec.container.reader import open_container
-    from tascodec.subset import merge_files
+    from tascodec.subsetting import merge_files
 
     path = merge_files(inputs, out, force=force, skip_duplicates=skip_duplicates)
     c = open_container(path)

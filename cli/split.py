@@ -30,7 +30,7 @@ def cmd(source, by, out_dir, activity_pattern, force):
     larger than SOURCE; the summary line says by how much.
     """
     from tascodec.container.reader import open_container
-    from tascodec.subset import split_file
+    from tascodec.subsetting import split_file
 
     files = split_file(source, out_dir, by=by, activity_pattern=activity_pattern, force=force)
     total = 0

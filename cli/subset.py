@@ -39,7 +39,7 @@ def cmd(source, out, bundle, ratio, count, strategy, per_activity, activity_patt
         labels, split, part, background, force):
     """Keep a diverse fraction of the videos of SOURCE (a .tasz file or a dataset folder)."""
     from tascodec.errors import UsageError
-    from tascodec.subset import subset_dataset, subset_file
+    from tascodec.subsetting import subset_dataset, subset_file
 
     if ratio is not None and count is not None:
         raise UsageError("give --ratio or --count, not both")

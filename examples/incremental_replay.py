@@ -23,8 +23,8 @@ from tascodec import open as open_tasz
 from tascodec import read_dataset
 from tascodec.bench.mstcn import MSTCN, mstcn_loss
 from tascodec.bench.runner import collate, evaluate_model
-from tascodec.encode.pipeline import encode
-from tascodec.subset import split_file, subset_file
+from tascodec.encoding.pipeline import encode
+from tascodec.subsetting import split_file, subset_file
 
 
 def train_steps(model, opt, videos, epochs: int, seed: int) -> None:

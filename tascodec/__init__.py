@@ -16,8 +16,6 @@ Errors derive from ``TaszError`` and from the builtin a caller would catch: ``Un
 """
 from __future__ import annotations
 
-import sys
-import types
 
 from .errors import (DatasetError, MissingFileError, OutputExistsError, TaszError, TaszFormatError, UnknownVideo,
                      UsageError)
@@ -52,10 +50,10 @@ def encode(data_dir, out, **settings):
     """Encode the TAS dataset at ``data_dir`` into the container ``out`` (needs torch); returns ``out``.
 
     Settings (``K``, ``method``, ``ratio``, ``latent_dtype``, ``preset``, ``device``, ``force``, ...)
-    are those of ``tascodec.encode.pipeline.encode``.
+    are those of ``tascodec.encoding.pipeline.encode``.
     """
     try:
-        from .encode.pipeline import encode as _encode
+        from .encoding.pipeline import encode as _encode
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] != "torch":
             raise
@@ -69,23 +67,23 @@ def subset(src, out, **options):
 
     Options: ``ratio`` or ``count``, ``strategy`` ("diverse" or "random"), ``seed``,
     ``per_activity``, ``activity_pattern``, ``keep_background``, ``force``. Kept videos decode
-    exactly as before. (``tascodec.subset.subset_dataset`` makes the same choice on a raw dataset.)
+    exactly as before. (``tascodec.subsetting.subset_dataset`` makes the same choice on a raw dataset.)
     """
-    from .subset import subset_file
+    from .subsetting import subset_file
 
     return subset_file(src, out, **options)
 
 
 def merge(inputs, out, *, force: bool = False):
     """Concatenate the containers ``inputs`` (same decoder, vocabulary and codes) into ``out``; returns its path."""
-    from .subset import merge_files
+    from .subsetting import merge_files
 
     return merge_files(inputs, out, force=force)
 
 
 def split(src, out_dir, *, by: str = "activity", activity_pattern: str | None = None, force: bool = False):
     """Write one container per activity of ``src`` as ``out_dir/<activity>.tasz``; returns activity -> path."""
-    from .subset import split_file
+    from .subsetting import split_file
 
     return split_file(src, out_dir, by=by, activity_pattern=activity_pattern, force=force)
 
@@ -104,23 +102,3 @@ def __getattr__(name: str):
         return Container
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-_VERB_PACKAGES = ("encode", "subset")  # verbs that share their name with a subpackage
-
-
-class _Root(types.ModuleType):
-    """Keeps the verbs ``tascodec.encode`` and ``tascodec.subset`` callable once the
-    ``tascodec/encode/`` and ``tascodec/subset/`` packages are imported.
-
-    Importing a subpackage binds it on its parent (``setattr(tascodec, "encode", <module>)``), which
-    would replace the verb; the package stays reachable as ``sys.modules["tascodec.encode"]`` and
-    through ``from tascodec.encode import ...``.
-    """
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in _VERB_PACKAGES and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Root

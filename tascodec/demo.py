@@ -86,8 +86,8 @@ def _stages(work: Path, *, out: Path, t0: float, size: DemoSize, seed: int, prog
     from .bench.evaluate import format_table, raw_feature_bytes, retained_text, run_eval
     from .data.layout import read_dataset
     from .data.synthetic import synthesize
-    from .encode.pipeline import encode
-    from .subset import subset_file
+    from .encoding.pipeline import encode
+    from .subsetting import subset_file
 
     def step(msg: str) -> None:
         echo(f"[{time.monotonic() - t0:5.1f}s] {msg}")

@@ -26,7 +26,7 @@ def test_root_api_offers_the_verbs_types_and_errors():
             "OutputExistsError", "UnknownVideo", "TaszError", "__version__"} <= set(tascodec.__all__)
     for verb in ("open", "verify", "encode", "subset", "merge", "split", "read_dataset"):
         assert callable(getattr(tascodec, verb)) and getattr(tascodec, verb).__doc__, verb
-    importlib.import_module("tascodec.subset")  # importing the package must not replace the verb
+    importlib.import_module("tascodec.subsetting")  # importing the package must not replace the verb
 
     assert callable(tascodec.subset) and tascodec.subset.__module__ == "tascodec"
     with tascodec.open(MLP) as c:
@@ -34,16 +34,16 @@ def test_root_api_offers_the_verbs_types_and_errors():
 
 
 def test_encode_verb_works_every_time(tmp_path):
-    """Issue 12: importing tascodec.encode.* (as the verb itself does) must not shadow the verb."""
+    """Issue 12: importing tascodec.encoding.* (as the verb itself does) must not replace the verb."""
     from tascodec.data.synthetic import synthesize
 
     data = synthesize(tmp_path / "d", like="gtea", videos=4, dim=8, length_scale=0.05)
     for i in range(2):
         out = tascodec.encode(data, tmp_path / f"{i}.tasz", method="mean", K=1, progress=False)
         assert tascodec.verify(out) == []
-    importlib.import_module("tascodec.encode.transform")
+    importlib.import_module("tascodec.encoding.transform")
     assert callable(tascodec.encode) and tascodec.encode.__module__ == "tascodec"
-    assert sys.modules["tascodec.encode"].__name__ == "tascodec.encode"  # the package is still there
+    assert sys.modules["tascodec.encoding"].__name__ == "tascodec.encoding"  # the package is still there
 
 
 def test_root_api_reads_verifies_and_decodes_without_torch():
@@ -121,7 +121,7 @@ def test_cli_adds_the_flag_hints_not_the_library():
 
 
 def test_library_messages_name_no_cli_flags(tmp_path):
-    from tascodec.subset import split_by_activity
+    from tascodec.subsetting import split_by_activity
 
     with tascodec.open(MLP) as c:
         content = c.content()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tascodec.data.segments import frame_layout, instance_counts
-from tascodec.encode.baselines import coreset_codes, mean_codes
+from tascodec.encoding.baselines import coreset_codes, mean_codes
 
 
 def layout(seed=0, T=300, D=16, K=4):
@@ -39,7 +39,7 @@ def test_mean_and_coreset_match_brute_force(seed):
 
 
 def test_unsorted_rows_and_chunking_give_the_same_codes(monkeypatch):
-    import tascodec.encode.baselines as b
+    import tascodec.encoding.baselines as b
 
     x, row, R = layout(3)
     want_mean, want_core = mean_codes(x, row, R), coreset_codes(x, row, R)

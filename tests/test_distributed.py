@@ -27,7 +27,7 @@ import pytest
 import tascodec
 from tascodec.container.quant import dequantize
 from tascodec.data.synthetic import synthesize
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 
 SETTINGS = dict(epochs=8, iters=20, batch_size=32, hidden=64, latent_dim=8, kl_weight=0.1, progress=False,
                 chunk_frames=150)
@@ -38,7 +38,7 @@ import json, sys
 import torch
 torch.set_num_threads(1)
 import torch.distributed as dist
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 from tascodec.model.tca import TCA
 a = json.loads(sys.argv[1])
 dist.init_process_group("gloo")
@@ -97,7 +97,7 @@ BUDGET_SCRIPT = r"""
 import json, sys
 import torch
 torch.set_num_threads(1)
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 a = json.loads(sys.argv[1])
 pipeline.encode(a["data"], a["out"], **a["settings"])
 """

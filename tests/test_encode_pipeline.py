@@ -11,9 +11,9 @@ from tascodec.cli.main import cli
 from tascodec.container.quant import dequantize
 from tascodec.data.layout import read_dataset
 from tascodec.data.synthetic import synthesize
-from tascodec.encode import pipeline
-from tascodec.encode.checkpoint import load_tree, save_tree
-from tascodec.encode.frames import FrameStore, feature_stats, training_batches
+from tascodec.encoding import pipeline
+from tascodec.encoding.checkpoint import load_tree, save_tree
+from tascodec.encoding.frames import FrameStore, feature_stats, training_batches
 from tascodec.errors import DatasetError, OutputExistsError, UsageError
 
 TINY = dict(epochs=2, iters=20, batch_size=64, hidden=32, latent_dim=8, progress=False)
@@ -180,7 +180,7 @@ def test_memory_is_bounded_by_buffers_not_dataset(tmp_path):
     """Stats, training batches and inversion chunks never hold the whole split (numpy allocations)."""
     import tracemalloc
 
-    from tascodec.encode.frames import chunk_videos, load_chunk
+    from tascodec.encoding.frames import chunk_videos, load_chunk
 
     ds = read_dataset(synthesize(tmp_path / "many", like="breakfast", videos=60, dim=64, length_scale=0.1,
                                  seed=1), part="all")

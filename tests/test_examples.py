@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tascodec.data.synthetic import synthesize
-from tascodec.encode.pipeline import encode
+from tascodec.encoding.pipeline import encode
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from tascodec.cli.main import cli
 from tascodec.data.synthetic import synthesize
-from tascodec.encode.pipeline import encode
+from tascodec.encoding.pipeline import encode
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import tascodec
 from tascodec.cli.main import cli
 from tascodec.data.layout import read_dataset
 from tascodec.data.synthetic import synthesize
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 from tascodec.errors import DatasetError, DatasetWarning, FrameCountMismatch
 
 TINY = dict(epochs=1, iters=5, batch_size=64, hidden=16, latent_dim=4, progress=False)

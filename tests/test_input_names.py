@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from tascodec.cli.main import cli
 from tascodec.container.names import MAX_NAME_BYTES, name_problem
 from tascodec.data.layout import read_dataset
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 from tascodec.errors import DatasetError
 
 TINY = dict(epochs=1, iters=2, batch_size=32, hidden=8, latent_dim=2, progress=False)

@@ -11,7 +11,7 @@ import torch
 
 import tascodec
 from tascodec.data.synthetic import synthesize
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 from tascodec.model.tca import TCA, train_tca
 
 # batch x hidden >= 32768 elements: the size where torch parallelises the accumulation

@@ -7,7 +7,7 @@ import torch
 
 from tascodec.data.segments import frame_layout, instance_counts
 from tascodec.decode.reference import reference_decode
-from tascodec.encode.invert import (METHODS, Problem, Targets, encoder_means, instance_losses, invert,
+from tascodec.encoding.invert import (METHODS, Problem, Targets, encoder_means, instance_losses, invert,
                                     project_targets)
 from tascodec.model.tca import TCA, train_tca
 
@@ -181,7 +181,7 @@ def test_bad_arguments_are_refused(trained):
 
 @pytest.mark.parametrize("c_scale", [1.0, 30.0, 300.0])
 def test_closed_form_is_exact_when_many_units_switch_inside_instances(trained, c_scale, monkeypatch):
-    import tascodec.encode.invert as inv
+    import tascodec.encoding.invert as inv
 
     model, _, (x, row, row_label, c) = trained
     model = TCA.from_decoder(model.export_decoder(np.zeros(D), np.ones(D)))

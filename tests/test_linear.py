@@ -11,8 +11,8 @@ from tascodec.decode import decode_segments, iter_decode_segments
 from tascodec.decode.linear import knots
 from tascodec.decode.plan import segment_starts
 from tascodec.decode.reference import reference_decode
-from tascodec.encode import transform
-from tascodec.encode.pipeline import encode
+from tascodec.encoding import transform
+from tascodec.encoding.pipeline import encode
 from tascodec.errors import InvalidStructure, TaszFormatError, UsageError
 
 D, k, C = 24, 6, 3

@@ -11,7 +11,7 @@ from tascodec.container.quant import quantize
 from tascodec.decode.noise import random_codes
 from tascodec.decode.reference import reference_decode
 from tascodec.errors import UsageError
-from tascodec.subset import (activities_of, content_sequences, merge_contents, safe_file_name, split_by_activity,
+from tascodec.subsetting import (activities_of, content_sequences, merge_contents, safe_file_name, split_by_activity,
                              subset_content)
 
 

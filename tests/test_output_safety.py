@@ -404,7 +404,7 @@ def dataset(tmp_path_factory):
 
 
 def test_a_held_checkpoint_lock_stops_a_second_encode_at_once(dataset, tmp_path, monkeypatch):
-    from tascodec.encode import pipeline
+    from tascodec.encoding import pipeline
     from tascodec.errors import UsageError
 
     out = tmp_path / "o.tasz"
@@ -433,7 +433,7 @@ def test_a_held_checkpoint_lock_stops_a_second_encode_at_once(dataset, tmp_path,
 
 HOLDER = """
 import sys, time
-from tascodec.encode.checkpoint import Checkpoint
+from tascodec.encoding.checkpoint import Checkpoint
 ck = Checkpoint(sys.argv[1], {"K": 8})
 print("ready", flush=True)
 time.sleep(60)
@@ -458,7 +458,7 @@ def test_a_second_process_is_told_which_encode_owns_the_output(dataset, tmp_path
 
 
 def test_the_lock_is_released_when_an_encode_fails(dataset, tmp_path, monkeypatch):
-    from tascodec.encode import pipeline
+    from tascodec.encoding import pipeline
 
     out = tmp_path / "a" / "o.tasz"  # parents are made for the checkpoint too
     real = pipeline._Job.run

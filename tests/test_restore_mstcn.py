@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from tascodec.bench.mstcn import MSTCN, mstcn_loss
 from tascodec.cli.main import cli
 from tascodec.data.synthetic import synthesize
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 from tascodec.metrics import evaluate
 
 SAMPLE_RATE = 2

@@ -99,7 +99,7 @@ def test_inversion_bar_ends_at_its_total(bars, iters):
 
     from test_invert import C, D, d, problem, videos
 
-    from tascodec.encode.invert import invert
+    from tascodec.encoding.invert import invert
     from tascodec.model.tca import TCA
 
     x, row, row_label, c = problem(videos(n=1))
@@ -156,7 +156,7 @@ def test_the_cli_ends_bars_an_error_left_open(bars, tmp_path, monkeypatch):
 
 def test_show_with_data_reads_labels_without_a_background_warning(breakfast, tmp_path):
     pytest.importorskip("matplotlib")
-    from tascodec.encode import pipeline
+    from tascodec.encoding import pipeline
     from tascodec.show import build_figure
 
     f = pipeline.encode(breakfast, tmp_path / "bf.tasz", background=("SIL",), epochs=1, iters=2, batch_size=64,

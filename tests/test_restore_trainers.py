@@ -18,7 +18,7 @@ from tascodec.cli.main import cli
 from tascodec.container.summary import sample_rate_of
 from tascodec.data.synthetic import synthesize
 from tascodec.decode import export
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 from tascodec.errors import UsageError
 
 TINY = dict(epochs=2, iters=5, batch_size=64, hidden=32, latent_dim=8, progress=False, device="cpu",

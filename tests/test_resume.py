@@ -13,8 +13,8 @@ import pytest
 import tascodec
 from tascodec.container.quant import dequantize
 from tascodec.data.synthetic import synthesize
-from tascodec.encode import pipeline
-from tascodec.encode.checkpoint import Checkpoint
+from tascodec.encoding import pipeline
+from tascodec.encoding.checkpoint import Checkpoint
 from tascodec.errors import UsageError
 
 SETTINGS = dict(epochs=4, iters=20, batch_size=64, hidden=32, latent_dim=8, progress=False,
@@ -25,7 +25,7 @@ CHILD = r"""
 import json, os, signal, sys
 import torch
 torch.set_num_threads(1)
-from tascodec.encode import checkpoint, pipeline
+from tascodec.encoding import checkpoint, pipeline
 args = json.loads(sys.argv[1])
 kill = args.pop("kill")
 save_training = checkpoint.Checkpoint.save_training

@@ -9,7 +9,7 @@ import numpy as np
 import tascodec
 from tascodec.data.layout import read_dataset
 from tascodec.data.synthetic import synthesize
-from tascodec.encode import pipeline
+from tascodec.encoding import pipeline
 
 BUFFERS = dict(cache_bytes=0, buffer_frames=300, chunk_frames=300)
 

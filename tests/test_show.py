@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from tascodec.cli.main import cli
 from tascodec.data.synthetic import synthesize
-from tascodec.encode.pipeline import encode
+from tascodec.encoding.pipeline import encode
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

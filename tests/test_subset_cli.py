@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from tascodec.cli.main import cli
 from tascodec.container import open_container, write_container
 from tascodec.errors import UsageError
-from tascodec.subset import split_file, subset_content, subset_dataset, subset_file
+from tascodec.subsetting import split_file, subset_content, subset_dataset, subset_file
 from test_ops import make_content
 
 

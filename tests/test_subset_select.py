@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
 from tascodec.errors import UsageError
-from tascodec.subset import distance, diverse_order, mean_distance, select, sequences_of, subset_size
+from tascodec.subsetting import distance, diverse_order, mean_distance, select, sequences_of, subset_size
 
 
 def oracle(seqs, m):

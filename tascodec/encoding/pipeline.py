@@ -331,7 +331,7 @@ class _Job:
         ds = self.ds
         if self.s.ratio >= 1.0:
             return ds.videos
-        from ..subset import select, sequences_of
+        from ..subsetting import select, sequences_of
 
         seqs = sequences_of((ds.segments(v)[0] for v in ds.videos), ds.background_ids)
         keep = select(seqs, ratio=self.s.ratio, strategy="diverse", seed=self.s.seed)
