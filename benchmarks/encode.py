@@ -50,7 +50,10 @@ from tascodec.data.segments import frame_layout, instance_counts
 from tascodec.data.synthetic import synthesize
 from tascodec.encoding.invert import (DEFAULT_ITERS, DEFAULT_LR, METHODS, Problem, encoder_means,
                                     instance_losses, invert)
-from tascodec.model.tca import DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_HIDDEN, TCA, train_tca
+from tascodec.encoding.defaults import FAST
+from tascodec.model.tca import DEFAULT_HIDDEN, TCA, train_tca
+
+DEFAULT_EPOCHS, DEFAULT_BATCH = FAST["epochs"], FAST["batch_size"]  # the shipped preset
 
 REF_LR = 1e-3
 PAPER_EPOCHS = 7500

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from tascodec.encoding import defaults as D
+
 METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
 
 
@@ -31,7 +33,7 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
               help="inversion | encoded (encoder means) | tca (random codes) | mean | coreset | pca "
                    "(a transform codec: principal components, codes interpolated in time) [pca with "
                    "--target-bytes/--target-ratio].")
-@click.option("-K", "--K", "K", type=int, default=8, show_default=True, help="Instances per segment.")
+@click.option("-K", "--K", "K", type=int, default=D.K, show_default=True, help="Instances per segment.")
 @click.option("--ratio", type=float, default=1.0, show_default=True,
               help="Fraction of videos to keep (diverse subset).")
 @click.option("--latent-dtype", type=click.Choice(["float32", "float16", "int8"]), default=None,
@@ -45,17 +47,21 @@ METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
 @click.option("--target-ratio", type=float, default=None,
               help="Byte budget as a share of the raw float32 features, e.g. 0.001 (see --target-bytes).")
 @click.option("--frames-per-code", type=int, default=None,
-              help="pca: one code per this many frames of a segment [4].")
-@click.option("--levels", type=int, default=None, help="pca, int8 codes: quantisation levels per sign, 1..127 [127].")
+              help=f"pca: one code per this many frames of a segment [{D.PCA_FRAMES_PER_CODE}].")
+@click.option("--levels", type=int, default=None,
+              help=f"pca, int8 codes: quantisation levels per sign, 1..127 [{D.PCA_LEVELS}].")
 @click.option("--epochs", type=int, default=None,
-              help="TCA training epochs (wins over --train-steps) [preset: 30, capped at the step budget].")
+              help=f"TCA training epochs (wins over --train-steps) [preset: {D.FAST['epochs']}, capped at the "
+                   "step budget].")
 @click.option("--train-steps", type=int, default=None,
-              help="TCA training budget in optimizer steps [preset: 2000, or 30 epochs if fewer].")
-@click.option("--iters", type=int, default=None, help="Inversion iterations [preset].")
-@click.option("--lr", type=float, default=None, help="Inversion learning rate [preset].")
-@click.option("--batch-size", type=int, default=None, help="Training minibatch [preset].")
-@click.option("--hidden", type=int, default=None, help="Hidden width of the TCA MLPs [512].")
-@click.option("--latent-dim", type=int, default=None, help="Latent size d [256; pca: 128 components].")
+              help=f"TCA training budget in optimizer steps [preset: {D.FAST['train_steps']}, or "
+                   f"{D.FAST['epochs']} epochs if fewer].")
+@click.option("--iters", type=int, default=None, help=f"Inversion iterations [preset: {D.FAST['iters']}].")
+@click.option("--lr", type=float, default=None, help=f"Inversion learning rate [preset: {D.FAST['lr']}].")
+@click.option("--batch-size", type=int, default=None, help=f"Training minibatch [preset: {D.FAST['batch_size']}].")
+@click.option("--hidden", type=int, default=None, help=f"Hidden width of the TCA MLPs [{D.HIDDEN}].")
+@click.option("--latent-dim", type=int, default=None,
+              help=f"Latent size d [{D.LATENT}; pca: {D.PCA_COMPONENTS} components].")
 @click.option("--kl-weight", type=float, default=1.0, show_default=True, help="Weight of the KL term.")
 @click.option("--init", type=click.Choice(["encoder", "random"]), default=None,
               help="Inversion start: encoder means, or random [encoder; random with --model].")

@@ -390,3 +390,28 @@ def test_step_budget_resumes_mid_training_where_it_stopped(data, tmp_path, monke
     a, b = tascodec.open(whole).content(), tascodec.open(out).content()
     assert a.decoder.sha256() == b.decoder.sha256()
     np.testing.assert_allclose(dequantize(a.codes), dequantize(b.codes), atol=1e-6)
+
+
+def test_help_texts_and_code_read_the_one_set_of_defaults():
+    """Issue 12: one source of truth for the encode defaults (tascodec.encoding.defaults)."""
+    from click.testing import CliRunner
+
+    from tascodec.cli.main import cli
+    from tascodec.encoding import defaults
+    from tascodec.model import tca
+
+    assert (tca.DEFAULT_HIDDEN, tca.DEFAULT_LATENT) == (defaults.HIDDEN, defaults.LATENT)
+    assert pipeline.PRESETS is defaults.PRESETS and pipeline.TRAIN_STEPS == defaults.TRAIN_STEPS
+    assert not hasattr(tca, "DEFAULT_EPOCHS") and not hasattr(tca, "DEFAULT_BATCH")
+    s = pipeline._resolve(method="inversion", K=defaults.K, ratio=1.0, latent_dtype=None, weights_dtype=None,
+                          epochs=None, iters=None, lr=None, batch_size=None, hidden=None, latent_dim=None,
+                          kl_weight=1.0, init=None, optimizer="adam", seed=0, preset=None, model=None)
+    fast = defaults.FAST
+    assert (s.hidden, s.latent_dim, s.epochs, s.train_steps, s.iters, s.lr, s.batch_size) == (
+        defaults.HIDDEN, defaults.LATENT, fast["epochs"], fast["train_steps"], fast["iters"], fast["lr"],
+        fast["batch_size"])
+    text = " ".join(CliRunner().invoke(cli, ["encode", "--help"], terminal_width=400).output.split())
+    for shown in (f"[{defaults.HIDDEN}]", f"[{defaults.LATENT}; pca: {defaults.PCA_COMPONENTS} components]",
+                  f"[preset: {fast['iters']}]", f"[preset: {fast['batch_size']}]",
+                  f"[preset: {fast['train_steps']}, or {fast['epochs']} epochs if fewer]"):
+        assert shown in text, shown

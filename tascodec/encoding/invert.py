@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import defaults
 from ..model.tca import TCA, tf32
 
 METHODS = ("naive", "factored", "gram", "analytic", "closed")
@@ -43,8 +44,8 @@ DEFAULT_METHOD = "auto"  # closed where the layout allows it (always, from frame
 # Adam from the encoder means, peak step 0.3 decayed by a cosine to 0 over 300 iterations: within 0.1% of
 # the error of 1000 such iterations and below the paper's 10K iterations at lr 1e-3, which it passes
 # after ~100 iterations (200 iterations end only 0.07% below it; benchmarks/encode.py).
-DEFAULT_LR = 0.3
-DEFAULT_ITERS = 300
+DEFAULT_LR = defaults.INVERSION_LR
+DEFAULT_ITERS = defaults.INVERSION_ITERS
 DEFAULT_SCHEDULE = "cosine"
 DEFAULT_CHUNK = 8192
 

@@ -31,26 +31,18 @@ from ..container.writer import utc_now
 from ..data.layout import PARTS, TASDataset, read_dataset
 from ..errors import UsageError
 from ..model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
-from . import distributed
+from . import defaults, distributed
 from .checkpoint import Checkpoint
 from .frames import FrameStore, chunk_videos, feature_stats, load_chunk, training_batches, video_tables
-from .invert import DEFAULT_ITERS, DEFAULT_LR, OPTIMIZERS, encoder_means, invert
+from .invert import DEFAULT_LR, OPTIMIZERS, encoder_means, invert
 
 METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
 REPEAT_METHODS = ("mean", "coreset")  # codes are frames: no prior, no normalisation
-PCA_COMPONENTS, PCA_FRAMES_PER_CODE = 128, 4  # method pca defaults (benchmarks/rate.py)
+PCA_COMPONENTS, PCA_FRAMES_PER_CODE = defaults.PCA_COMPONENTS, defaults.PCA_FRAMES_PER_CODE
 INITS = ("encoder", "random")
-TRAIN_LR = 1e-3  # Adam learning rate of TCA training (the paper's)
-
-# Presets: settings not given explicitly come from here. "fast" is the default.
-# Training stops at "epochs" or "train_steps" optimizer steps, whichever comes first; an explicit
-# --epochs alone (or --train-steps alone) replaces both. TRAIN_STEPS: benchmarks/scale.py budget.
-TRAIN_STEPS = 2000
-PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"epochs": 30, "train_steps": TRAIN_STEPS, "iters": DEFAULT_ITERS, "lr": DEFAULT_LR,
-             "batch_size": 512},
-    "paper": {"epochs": 7500, "train_steps": None, "iters": 10000, "lr": 1e-3, "batch_size": 512},
-}
+TRAIN_LR = defaults.TRAIN_LR
+TRAIN_STEPS = defaults.TRAIN_STEPS
+PRESETS = defaults.PRESETS  # settings not given explicitly come from here; "fast" is the default
 
 # Memory bounds (bytes / frames; at D = 2048 a frame is 8 KiB as float32). With these, ``memory_bound``
 # gives 3.0 GiB for Breakfast split 1 at 2048-d in one process (5.3 GiB with the former 2 GiB cache,
@@ -92,7 +84,7 @@ class Settings:
 
 def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", sample_rate: int = 1,
            background: Sequence[str] = ("background",), activity_pattern: str | None = None,
-           trim: bool = False, method: str = "inversion", K: int = 8, ratio: float = 1.0,
+           trim: bool = False, method: str = "inversion", K: int = defaults.K, ratio: float = 1.0,
            latent_dtype: str | None = None, weights_dtype: str | None = None, epochs: int | None = None,
            train_steps: int | None = None, iters: int | None = None, lr: float | None = None,
            batch_size: int | None = None, hidden: int | None = None, latent_dim: int | None = None,
@@ -238,7 +230,7 @@ def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr
         latent_dim=(latent_dim if latent_dim is not None else (PCA_COMPONENTS if pca else DEFAULT_LATENT))
         if trains or pca else None,
         frames_per_code=(frames_per_code or PCA_FRAMES_PER_CODE) if pca else None,
-        levels=(levels or 127) if pca and latent_dtype == "int8" else None,
+        levels=(levels or defaults.PCA_LEVELS) if pca and latent_dtype == "int8" else None,
         kl_weight=float(kl_weight) if trains else None,
         init=(init or ("encoder" if model is None else "random")) if method in ("inversion", "encoded") else None,
         optimizer=optimizer if inverts else None,

@@ -22,14 +22,8 @@ from torch import Tensor, nn
 from .._precision import tf32
 from ..container.content import Decoder
 
-# Chosen by measurement on a synthetic GTEA-scale set (34K frames x 2048, 2 cores; numbers in
-# benchmarks/encode.py's docstring): at equal training time H = 1024 beats H = 512 clearly (inverted
-# MSE 0.102 after 20 epochs vs 0.120 after 40), batch 256 beats 128 and 1024; 40 epochs are within ~1%
-# of where the curve flattens and, with inversion, fit the 10-minute budget. The paper trains 7.5K epochs.
-DEFAULT_HIDDEN = 1024
-DEFAULT_LATENT = 256
-DEFAULT_EPOCHS = 40
-DEFAULT_BATCH = 256
+# the measured defaults live in tascodec.encoding.defaults (one source of truth)
+from ..encoding.defaults import HIDDEN as DEFAULT_HIDDEN, LATENT as DEFAULT_LATENT  # noqa: E402
 
 
 def first_layer(lin: nn.Linear, x: Tensor, labels: Tensor, c: Tensor) -> Tensor:
