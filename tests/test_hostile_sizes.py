@@ -151,3 +151,21 @@ def test_label_text_is_streamed(tmp_path):
     out = io.StringIO()
     write_labels(out, ["a", "b c"], np.array([1, 0, 1]), np.array([2, 1, 3]))
     assert out.getvalue() == "b c\nb c\na\nb c\nb c\nb c\n"
+
+
+def test_random_codes_of_a_huge_width_are_refused_before_generating(tmp_path):
+    """A small file with random codes of width 2^16 for 4,000 rows would need ~12 GB to generate them."""
+    from tascodec.container import Content, Decoder
+
+    d, C, H, D = 1 << 16, 2, 1, 1
+    weights = {"w1": np.zeros((H, d + C + 1), np.float32), "b1": np.zeros(H, np.float32),
+               "w2": np.zeros((D, H), np.float32), "b2": np.zeros(D, np.float32),
+               "mean": np.zeros(D, np.float32), "std": np.ones(D, np.float32)}
+    content = Content(vocab=["a", "b"], videos=["v"], video_segments=np.array([0, 1]),
+                      seg_label=np.array([0], np.int32), seg_length=np.array([4000]),
+                      seg_instances=np.array([4000], np.int32), decoder=Decoder("mlp", D, d, C, H, weights=weights),
+                      random_seed=1, activities=None)
+    path = write_container(content, tmp_path / "wide.tasz")
+    assert path.stat().st_size < 1 << 20
+    err = refused(path, "random codes")
+    assert isinstance(err, LimitExceeded)

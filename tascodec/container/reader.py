@@ -31,6 +31,8 @@ from .meta import Header, loads, parse_header, parse_root
 from .quant import dequantize
 from .zipio import ZipReader
 
+RANDOM_CODE_BYTES = 48  # peak bytes per generated random code value (uint64 draws, float64 maths)
+
 _CACHE_CHUNKS = 8
 
 
@@ -162,7 +164,15 @@ class Container:
         has_scale = f"{CODES_SCALE}/{ROOT_META}" in self._zip.entries
         if h.codes_source == "stored":
             self._values = self._array(CODES_VALUES, (h.codes_dtype,), (R, d))
-        elif has_values:
+        elif V:  # random codes are made whole per video: bound them like decoded arrays (spec section 6)
+            rows = row_offset[self._seg_offset[1:]] - row_offset[self._seg_offset[:-1]]
+            need = int(rows.max()) * d * RANDOM_CODE_BYTES
+            limit = MAX_DECODED_BASE + MAX_DECODED_RATIO * self._zip.file_size
+            if need > limit:
+                v = int(rows.argmax())
+                raise LimitExceeded(f"video {v}'s random codes ({int(rows[v])} x {d}) would take {need} bytes to "
+                                    f"generate, more than the {limit} a {self._zip.file_size}-byte file may")
+        if h.codes_source != "stored" and has_values:
             raise InvalidStructure("codes/values is present but codes.source is 'random'")
         if self._values is not None and h.codes_dtype == "int8":
             self._scale = self._array(CODES_SCALE, ("float32",), (R,))
