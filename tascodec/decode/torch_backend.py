@@ -111,7 +111,7 @@ def _linear_weights(prep: Prepared, device: torch.device) -> tuple[torch.Tensor,
     if hit is None or hit[0] is not prep:
         if len(_LINEAR_CACHE) >= 8:
             _LINEAR_CACHE.clear()
-        hit = (prep, torch.from_numpy(prep.w2t).to(device), torch.from_numpy(prep.b2).to(device))
+        hit = (prep, torch.tensor(prep.w2t, device=device), torch.tensor(prep.b2, device=device))  # copies
         _LINEAR_CACHE[key] = hit
     return hit[1], hit[2]
 
