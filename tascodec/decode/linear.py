@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .plan import frame_span
+
 
 def knots(seg_start: np.ndarray, row_start: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray,
           start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -23,14 +25,8 @@ def knots(seg_start: np.ndarray, row_start: np.ndarray, seg_length: np.ndarray, 
     Frame ``t``'s code is ``(1 - w[t]) codes[row_a[t]] + w[t] codes[row_b[t]]`` (``row_b == row_a``
     where ``w == 0``). ``seg_start``/``row_start`` are the ``(S + 1,)`` cumulative offsets.
     """
-    t = np.arange(start, stop, dtype=np.int64)
-    s0 = int(np.searchsorted(seg_start, start, side="right")) - 1
-    s1 = int(np.searchsorted(seg_start, stop, side="left"))
-    first = np.maximum(seg_start[s0:s1], start)
-    last = np.minimum(seg_start[s0 + 1:s1 + 1], stop)
-    seg = np.repeat(np.arange(s0, s1, dtype=np.int64), last - first)
-    i = t - seg_start[seg]
-    l = np.asarray(seg_length, np.int64)[seg]
+    span = frame_span(seg_start, row_start, seg_length, seg_instances, start, stop)
+    i, l, seg = span.i, span.l, span.seg
     n = np.asarray(seg_instances, np.int64)[seg]
     num = (2 * i + 1) * n - l  # u = num / (2 l)
     den = 2 * l
