@@ -450,9 +450,12 @@ class _Job:
                                                "loss_init": info["loss_init"]}
 
     def _run_pca(self, kept: list[str]) -> None:
-        """Method ``pca``: fit the basis on the kept videos, then each video's knots (one process)."""
+        """Method ``pca``: fit the basis on the kept videos, then each video's knots (one process:
+        under torchrun, rank 0 does it all and the other ranks have nothing to do)."""
         from . import transform
 
+        if not self.group.is_root:
+            return
         s, ds = self.s, self.ds
         frames = [ds.num_frames(v) for v in kept]
         if not kept or not sum(frames):
@@ -479,9 +482,8 @@ class _Job:
                 codes.append(transform.video_codes(ds.features(v), t.seg_length, t.seg_instances, proj))
                 step(1)
         z = np.concatenate(codes) if codes else np.zeros((0, s.latent_dim), np.float32)
-        if self.group.is_root:
-            self._write(kept, basis.decoder(len(ds.vocab)), z, tables=tables, out=out,
-                        quantized=transform.quantize_rows(z, s.latent_dtype, s.levels or 127))
+        self._write(kept, basis.decoder(len(ds.vocab)), z, tables=tables, out=out,
+                    quantized=transform.quantize_rows(z, s.latent_dtype, s.levels or defaults.PCA_LEVELS))
 
     def _run_rate_control(self, kept, frames, tables) -> None:
         """Measure, choose, encode; shrink the budget by the overshoot and retry (three times at most).

@@ -25,6 +25,7 @@ import numcodecs.zstd
 import numpy as np
 
 from ..container.layout import CODES_CHUNK_TARGET
+from ..container.writer import DEFAULT_LEVEL as ZSTD_LEVEL  # the level the writer compresses at
 from ..errors import UsageError
 from . import transform
 
@@ -33,7 +34,6 @@ FRAMES_PER_CODE = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 LEVELS = (127, 63, 31, 15, 7)
 WEIGHT_DTYPES = ("int8", "float16")
 SAMPLE_FRAMES = 20_000
-ZSTD_LEVEL = 3  # the writer's default
 
 
 @dataclass(frozen=True)
