@@ -13,9 +13,9 @@ that fits, for:
   interpolated over the whole video + float16 or int8 (one scale per component) + zstd level 19;
   its bytes count the basis, the mean, the coefficients and the labels (run-length, zstd).
 - ``tasz pca``: real ``.tasz`` files of method ``pca`` (decoder kind ``linear``): whole-file bytes,
-  restored by ``tascodec.open(...).decode``. The basis is fitted once per dataset at the largest k
-  and truncated (PCA is nested, so this equals fitting each k: ``tasz encode --method pca`` is run
-  once at the default to show it).
+  restored by ``tascodec.open(...).decode``. The components are fitted once per dataset at the
+  largest k and each k takes the first k (PCA is nested, so this equals fitting each k, as
+  ``tasz encode --method pca`` does; it is run once at the shipped defaults to show it).
 - ``mean K=1`` and ``coreset K=1``: the paper's baselines (one frame per segment), real files.
 - ``inversion`` (optional, ``--inversion``): the paper's method at the shipped defaults.
 
@@ -200,7 +200,7 @@ def restored_error(path: Path, ds) -> float:
 
 
 def pca_points(ds, out: Path, ks, fpcs, levels, background, wdtypes) -> list[dict]:
-    """Real ``pca`` containers over the grid (basis fitted once at max(ks), truncated)."""
+    """Real ``pca`` containers over the grid (components fitted once, at max(ks))."""
     frames = [ds.num_frames(v) for v in ds.videos]
     feats = {v: ds.features(v) for v in ds.videos}
     segs = {v: ds.segments(v) for v in ds.videos}
@@ -209,10 +209,10 @@ def pca_points(ds, out: Path, ks, fpcs, levels, background, wdtypes) -> list[dic
                   seg_label=np.concatenate([segs[v][0] for v in ds.videos]).astype(np.int32),
                   seg_length=np.concatenate([segs[v][1] for v in ds.videos]).astype(np.int64))
     points = []
+    comp = transform.fit_components(feats.__getitem__, ds.videos, frames, max(ks))  # PCA is nested: once
     for wdt in wdtypes:
-        full = transform.fit_basis(feats.__getitem__, ds.videos, frames, max(ks), wdt)
         for k, fpc in itertools.product(ks, fpcs):
-            basis = full.truncated(k)
+            basis = comp.basis(k, wdt)
             proj = basis.projector()
             counts = {v: transform.knot_counts(segs[v][1], fpc) for v in ds.videos}
             z = np.concatenate([transform.video_codes(feats[v], segs[v][1], counts[v], proj) for v in ds.videos])

@@ -5,7 +5,7 @@ codes (``fpc``: frames per code), interpolated linearly in time between the inst
 and never across a segment boundary (``tascodec.decode.linear``). A code is the frame's
 coefficients on the top ``k`` principal components of the training frames. Three steps:
 
-1. ``fit_basis``: mean and covariance in one streaming pass (at most ``max_frames`` frames,
+1. ``fit_components``: mean and covariance in one streaming pass (at most ``max_frames`` frames,
    evenly spaced, in float64), top-``k`` eigenvectors -> ``w (D, k)``, ``b (D,)`` rounded to the
    stored weights dtype (float16, or int8 with a scale per component: half the bytes for an
    error well below the codes'; the codes are fitted against the rounded weights).
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
@@ -52,13 +52,6 @@ class Basis:
         D, k = self.weights["w"].shape
         return Decoder(kind="linear", feature_dim=D, latent_dim=k, num_classes=num_classes, hidden=0,
                        activation="identity", weights=dict(self.weights), weights_dtype=self.dtype)
-
-    def truncated(self, k: int) -> "Basis":
-        """The first ``k`` components (PCA is nested: equal to fitting ``k`` directly)."""
-        w = {"w": np.ascontiguousarray(self.weights["w"][:, :k]), "b": self.weights["b"]}
-        if "w_scale" in self.weights:
-            w["w_scale"] = self.weights["w_scale"][:k].copy()
-        return Basis(w, self.dtype, self.eigenvalues[:k], self.total_variance)
 
     def projector(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(w32, b32, P)`` with ``P (D, k)``: ``(x - b) @ P`` are the least-squares coefficients
@@ -142,13 +135,6 @@ def fit_components(frames: Callable[[str], np.ndarray], videos: list[str], num_f
     w = evecs[:, order]
     w *= np.where(w[np.abs(w).argmax(0), np.arange(k)] < 0, -1.0, 1.0)  # a fixed sign per component
     return Components(np.ascontiguousarray(w), shift + m, np.maximum(evals[order], 0.0), float(np.trace(cov)))
-
-
-def fit_basis(frames: Callable[[str], np.ndarray], videos: list[str], num_frames: list[int], k: int,
-              dtype: str = "float16", *, max_frames: int = MAX_COV_FRAMES,
-              progress: Callable[[int], None] | None = None) -> Basis:
-    """``fit_components(...).basis(k, dtype)``."""
-    return fit_components(frames, videos, num_frames, k, max_frames=max_frames, progress=progress).basis(k, dtype)
 
 
 def video_codes(x: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray,
@@ -235,11 +221,3 @@ def quantize_rows(z: np.ndarray, dtype: str, levels: int = 127) -> tuple[np.ndar
 def residual_fraction(basis: Basis) -> float:
     """Share of the training frames' variance outside the basis (the error floor of ``k``)."""
     return float(max(basis.total_variance - basis.eigenvalues.sum(), 0.0) / max(basis.total_variance, 1e-30))
-
-
-def iter_codes(videos: Iterable[str], frames: Callable[[str], np.ndarray], tables, basis: Basis):
-    """``(video, codes (R_v, k))`` for each video; ``tables(v) -> (seg_length, seg_instances)``."""
-    proj = basis.projector()
-    for v in videos:
-        lengths, counts = tables(v)
-        yield v, video_codes(frames(v), lengths, counts, proj)
