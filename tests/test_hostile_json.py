@@ -2,9 +2,6 @@
 lone surrogates, wrong provenance/writer types, metadata that would cost memory (issue 11)."""
 from __future__ import annotations
 
-import json
-import time
-import tracemalloc
 import zipfile
 
 import pytest
@@ -15,6 +12,7 @@ from tascodec.cli.main import cli
 from tascodec.container import write_container
 from tascodec.container.layout import MAX_JSON_DEPTH
 from tascodec.errors import InvalidStructure, LimitExceeded, TaszFormatError
+from helpers import bounded
 from test_container import edit_root, entries_of, make_content, rezip
 
 
@@ -125,20 +123,6 @@ def test_overflowing_numbers_are_refused(good, tmp_path, number):
         tascodec.open(out)
 
 
-def bounded(fn, seconds=2.0, mb=256):
-    tracemalloc.start()
-    t = time.process_time()
-    try:
-        fn()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    took = time.process_time() - t
-    assert took < seconds, f"{took:.2f} s CPU"
-    assert peak < mb << 20, f"{peak / 2**20:.0f} MiB peak"
-    return took, peak
-
-
 def test_many_small_values_are_refused_before_parsing(good, tmp_path):
     # a ~3 MB root of empty objects: parsed, it would take ~100x its size
     doc = b'{"zarr_format":3,"node_type":"group","attributes":{"tasz":{"format":"tasz","version":"1.0","x":[' + \
@@ -148,7 +132,7 @@ def test_many_small_values_are_refused_before_parsing(good, tmp_path):
     def go():
         with pytest.raises(LimitExceeded, match="zarr.json"):
             tascodec.open(out)
-    _, peak = bounded(go, seconds=1.0, mb=64)
+    _, _, peak = bounded(go, seconds=1.0, mb=64)
 
 
 def test_root_metadata_size_limit(good, tmp_path):
