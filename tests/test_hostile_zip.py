@@ -85,15 +85,21 @@ def _zip64_local(good, tmp_path):
     return out
 
 
+def _local_header(path, name):
+    """``(file bytes, zip info, local header offset, name length, extra length)`` of entry ``name``."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    h = info.header_offset
+    nlen, xlen = struct.unpack("<2H", data[h + 26:h + 30])
+    return data, info, h, nlen, xlen
+
+
 def test_zip64_local_sizes_are_compared(good, tmp_path):
     ok = _zip64_local(good, tmp_path)
     with tascodec.open(ok) as c:
         assert c.verify() == []
-    data = bytearray(ok.read_bytes())
-    with zipfile.ZipFile(ok) as zf:
-        info = zf.getinfo("segments/length/c/0")
-    h = info.header_offset
-    nlen, xlen = struct.unpack("<2H", data[h + 26:h + 30])
+    data, info, h, nlen, xlen = _local_header(ok, "segments/length/c/0")
     extra = h + 30 + nlen
     assert struct.unpack("<2H", data[extra:extra + 4]) == (1, 16)
     data[extra + 4:extra + 12] = struct.pack("<Q", info.file_size + 1)  # uncompressed size in the extra
@@ -131,11 +137,7 @@ def test_bit3_needs_its_data_descriptor(good, tmp_path):
         assert all(i.flag_bits & 0x08 for i in zf.infolist())
     with tascodec.open(ok) as c:  # 1.0 files may use descriptors: still read
         assert c.verify() == []
-    data = bytearray(ok.read_bytes())
-    with zipfile.ZipFile(ok) as zf:
-        info = zf.getinfo("segments/length/c/0")
-    h = info.header_offset
-    nlen, xlen = struct.unpack("<2H", data[h + 26:h + 30])
+    data, info, h, nlen, xlen = _local_header(ok, "segments/length/c/0")
     dd = h + 30 + nlen + xlen + info.file_size
     assert data[dd:dd + 4] == b"PK\x07\x08"
     data[dd + 4] ^= 0xFF  # the descriptor's CRC-32
