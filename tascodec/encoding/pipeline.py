@@ -16,7 +16,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -526,8 +526,7 @@ class _Job:
         from ..container.writer import write_container
 
         ds = self.ds
-        for t in tables:
-            t.seg_instances = np.ones_like(t.seg_instances)
+        tables = [replace(t, seg_instances=np.ones_like(t.seg_instances)) for t in tables]  # one row each
         dec = Decoder(kind="linear", feature_dim=ds.feature_dim, latent_dim=1, num_classes=len(ds.vocab),
                       activation="identity", weights={"w": np.zeros((ds.feature_dim, 1), np.float32),
                                                       "b": np.zeros(ds.feature_dim, np.float32)})
