@@ -479,21 +479,48 @@ def test_bad_tables(tmp_path, edit, kw, match):
         open_container(write_unchecked(c, tmp_path / "t.tasz", **kw))
 
 
-def test_bad_codes_found_on_read_and_verify(tmp_path):
+def test_bad_codes_refused_on_open_found_on_read_and_verify(tmp_path):
     c = make_content()
     c.codes[-1, 0] = np.nan  # last video's rows
     p = write_unchecked(c, tmp_path / "nan.tasz")
-    with open_container(p) as r:  # tables and decoder are fine: it opens
+    with pytest.raises(InvalidStructure, match="non-finite") as e:  # a file verify rejects never opens
+        open_container(p)
+    assert str(p) in str(e.value) and isinstance(e.value, TaszFormatError)
+    with pytest.raises(InvalidStructure, match="non-finite"):
+        tascodec.open(p)
+    with open_container(p, check="metadata") as r:  # tables and decoder are fine: the codes fail on read
         assert r.labels("v3").size
         with pytest.raises(InvalidStructure, match="non-finite"):
             r.codes("v3")
         problems = r.verify()
     assert len(problems) == 1 and "non-finite" in problems[0] and str(p) in problems[0]
+    assert verify_file(p) == problems
     c = make_content(codes_dtype="int8")
     c.codes[0, 0] = -128
-    with open_container(write_unchecked(c, tmp_path / "i8.tasz")) as r, pytest.raises(InvalidStructure, match="-128"):
+    with pytest.raises(InvalidStructure, match="-128"):
+        open_container(write_unchecked(c, tmp_path / "i8.tasz"))
+    with open_container(tmp_path / "i8.tasz", check="metadata") as r, pytest.raises(InvalidStructure, match="-128"):
         r.codes(0)
     assert verify_file(tmp_path / "i8.tasz") and verify_file(tmp_path / "nope.tasz")
+    with pytest.raises(UsageError, match="check"):
+        open_container(p, check="none")
+
+
+def test_unreadable_extra_entry_refused_on_open(tmp_path):
+    """An entry outside the arrays (unknown to this reader) that fails its CRC also keeps the file closed."""
+    p = write_container(make_content(), tmp_path / "a.tasz")
+    with zipfile.ZipFile(p, "a", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("extra/notes.txt", b"hello world, this entry is ours")
+    data = bytearray(p.read_bytes())
+    i = data.index(b"hello world")
+    data[i] ^= 0xFF
+    bad = tmp_path / "bad.tasz"
+    bad.write_bytes(bytes(data))
+    assert verify_file(bad)
+    with pytest.raises(TaszFormatError, match="extra/notes.txt"):
+        open_container(bad)
+    with open_container(bad, check="metadata") as r:
+        assert r.num_videos
 
 
 def test_random_codes_must_not_store_values(tmp_path):

@@ -34,11 +34,17 @@ from .zipio import ZipReader
 RANDOM_CODE_BYTES = 48  # peak bytes per generated random code value (uint64 draws, float64 maths)
 
 _CACHE_CHUNKS = 8
+CHECKS = ("full", "metadata")
 
 
-def open_container(path: str | os.PathLike) -> "Container":
-    """Open and validate a ``.tasz`` file (read-only)."""
-    return Container(path)
+def open_container(path: str | os.PathLike, *, check: str = "full") -> "Container":
+    """Open and validate a ``.tasz`` file (read-only).
+
+    ``check="full"`` (the default) reads every entry and code chunk once before returning, so that a
+    file ``verify`` rejects never opens; ``check="metadata"`` reads only the metadata, tables and
+    decoder (the code chunks are checked when first read), for a file already checked.
+    """
+    return Container(path, check=check)
 
 
 def _named(path: Path, e: TaszError) -> TaszError:
@@ -67,7 +73,9 @@ def _guard(method):
 class Container:
     """A validated, read-only ``.tasz`` file. Videos are named by string or by index."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, check: str = "full"):
+        if check not in CHECKS:
+            raise UsageError(f"check must be one of {', '.join(CHECKS)}, got {check!r}")
         self.path = Path(path)
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -76,6 +84,9 @@ class Container:
         try:
             self._zip = ZipReader(self.path)
             self._load()
+            if check == "full":
+                for _, problem in self._scan():
+                    raise problem
         except BaseException as e:
             if self._zip is not None:
                 self._zip.close()
@@ -268,7 +279,7 @@ class Container:
             zr.close()
 
     def __reduce__(self):  # pickled (e.g. for spawn workers) as "open this path again"
-        return (open_container, (str(self.path),))
+        return (_reopen, (str(self.path),))
 
     def __repr__(self) -> str:
         return f"<tasz.Container {str(self.path)!r}: {self.num_videos} videos, {self.total_frames} frames>"
@@ -476,7 +487,10 @@ class Container:
     def verify(self) -> list[str]:
         """Read every entry and every code chunk; return one line per problem (empty when sound)."""
         self._ensure_usable()
-        problems: list[str] = []
+        return [str(_named(self.path, e)) for _, e in self._scan()]
+
+    def _scan(self) -> Iterator[tuple[str, TaszError]]:
+        """Read every entry (every code chunk decoded and checked); yield ``(entry, error)`` per problem."""
         code_chunks = {}
         for spec in (self._values, self._scale):
             if spec is not None:
@@ -491,19 +505,25 @@ class Container:
                 else:
                     self._zip.read(name)
             except TaszError as e:
-                problems.append(str(_named(self.path, e)))
+                yield name, e
+            except MemoryError:
+                yield name, LimitExceeded(f"{name}: not enough memory to read it")
             except Exception as e:  # noqa: BLE001
-                problems.append(f"{self.path}: {name}: unreadable ({type(e).__name__}: {e})")
-        return problems
+                yield name, CorruptData(f"{name}: unreadable ({type(e).__name__}: {e})")
 
 
 def verify_file(path: str | os.PathLike) -> list[str]:
     """Open ``path`` and verify it; problems as lines (``[]`` when the file is sound)."""
     try:
-        with open_container(path) as c:
+        with open_container(path, check="metadata") as c:
             return c.verify()
     except TaszError as e:
         return [str(e)]
+
+
+def _reopen(path: str) -> "Container":
+    """Unpickle a container (e.g. in a spawn worker): the file was checked whole when first opened."""
+    return Container(path, check="metadata")
 
 
 def _deepcopy_json(obj: Any) -> Any:
