@@ -18,7 +18,7 @@ import numpy as np
 from tascodec.container import Content, Decoder, write_container
 from tascodec.container.layout import VERSION
 from tascodec.container.quant import dequantize, quantize
-from tascodec.decode.noise import random_codes
+from tascodec.container.normative import random_codes
 from tascodec.decode.reference import reference_decode
 
 CREATED = "2000-01-01T00:00:00Z"

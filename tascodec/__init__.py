@@ -37,9 +37,9 @@ def open(path, *, check: str = "full"):  # noqa: A001 - the name mirrors the bui
     valid container. ``c.decode(video)`` gives ``(T, D) float32`` features, ``c.labels(video)``
     the per-frame class ids; an unknown video raises ``UnknownVideo`` (a ``KeyError``).
     """
-    from .container.reader import open_container
+    from .decode.container import Container
 
-    return open_container(path, check=check)
+    return Container(path, check=check)
 
 
 def verify(path) -> list[str]:
@@ -100,7 +100,7 @@ def read_dataset(data_dir, **options):
 
 def __getattr__(name: str):
     if name == "Container":  # imported on first use: it pulls in numpy
-        from .container.reader import Container
+        from .decode.container import Container
 
         return Container
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

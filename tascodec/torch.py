@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .container.reader import Container, open_container
+from .decode.container import Container
 from .decode.torch_backend import decode_segments_torch, resolve_device
 from .errors import UnknownVideo, UsageError
 
@@ -81,7 +81,7 @@ class TaszDataset(torch.utils.data.Dataset):
         self.return_activity = bool(return_activity)
         self.transform = transform
         self.layout = layout
-        with open_container(self.path) as c:
+        with Container(self.path) as c:
             if videos is None:
                 videos = c.videos
             elif any(not isinstance(v, str) for v in videos):
@@ -156,7 +156,7 @@ class TaszDataset(torch.utils.data.Dataset):
     def _open(self) -> Container:
         """The container, opened once per process (a forked worker reopens its own)."""
         if self._container is None or self._pid != os.getpid():
-            self._container = open_container(self.path)
+            self._container = Container(self.path)
             self._pid = os.getpid()
             if torch.utils.data.get_worker_info() is not None:
                 worker_init()

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tascodec.container import Content, Decoder, open_container, write_container
+import tascodec
+from tascodec.container import Content, Decoder, write_container
 from tascodec.container.quant import quantize
 from tascodec.errors import TaszFormatError
 
@@ -40,7 +41,7 @@ def tiny_content(random_codes: bool) -> Content:
 
 def snapshot(path: Path):
     """Everything a user can read from the file, or the format error it raises."""
-    with open_container(path) as r:
+    with tascodec.open(path) as r:
         problems = r.verify()
         if problems:
             return "problems"

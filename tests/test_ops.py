@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tascodec.container.content import Content, Decoder
 from tascodec.container.quant import quantize
-from tascodec.decode.noise import random_codes
+from tascodec.container.normative import random_codes
 from tascodec.decode.reference import reference_decode
 from tascodec.errors import UsageError
 from tascodec.subsetting import (activities_of, content_sequences, merge_contents, safe_file_name, split_by_activity,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import tascodec
 from tascodec.cli.main import cli
 from tascodec.container import open_container, write_container
 from tascodec.errors import UsageError
@@ -30,7 +31,7 @@ def test_subset_container_decodes_the_same(tmp_path):
     r = run("subset", src, "-o", out, "--ratio", "0.5")
     assert r.exit_code == 0, r.output
     assert "kept 6 of 12 videos (50.0%), " in r.output and "mean normalized distance" in r.output
-    a, b = open_container(src), open_container(out)
+    a, b = tascodec.open(src), tascodec.open(out)
     assert b.num_videos == 6 and b.videos == [v for v in a.videos if v in set(b.videos)]  # source order
     for v in b.videos:
         assert np.array_equal(a.decode(v), b.decode(v)) and np.array_equal(a.labels(v), b.labels(v))
@@ -63,9 +64,9 @@ def test_merge_and_split_files(tmp_path):
     r = run("merge", a, b, "-o", out)
     assert r.exit_code == 0, r.output
     assert "12 videos from 2 containers" in r.output
-    m = open_container(out)
+    m = tascodec.open(out)
     for src in (a, b):
-        c = open_container(src)
+        c = tascodec.open(src)
         for v in c.videos:
             assert np.array_equal(c.decode(v), m.decode(v))
     r = run("split", out, "--by", "activity", "-o", tmp_path / "parts")
@@ -173,7 +174,7 @@ def test_merge_skip_duplicates_keeps_the_first(tmp_path):
     r = run("merge", a, b, "-o", out, "--skip-duplicates")
     assert r.exit_code == 0, r.output
     assert "8 videos from 2 containers" in r.output and "skipped 6 duplicate videos" in r.output
-    m, ca, cb = open_container(out), open_container(a), open_container(b)
+    m, ca, cb = tascodec.open(out), tascodec.open(a), tascodec.open(b)
     assert m.videos == [f"v{i}" for i in range(8)]
     for v in ca.videos:
         assert np.array_equal(m.decode(v), ca.decode(v))  # the first one's copy

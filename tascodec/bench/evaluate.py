@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .._format import human_bytes
-from ..container.reader import Container, open_container
+from ..decode.container import Container
 from ..container.summary import method_of
 from ..data.layout import TASDataset, read_dataset
 from ..errors import UsageError
@@ -153,7 +153,7 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
     opts = {"labels": labels, "sample_rate": sample_rate, "background": background}
     parts = [(read_dataset(data_dir, part="train", split=n, **opts),
               read_dataset(data_dir, part="test", split=n, **opts)) for n in splits]
-    opened = [open_container(p) for p in containers]
+    opened = [Container(p) for p in containers]
     try:
         for train, test in parts:
             for c in opened:

@@ -1,10 +1,14 @@
-"""Read a ``.tasz`` v1 file: ``open_container(path) -> Container`` (spec/tasz-v1.md).
+"""Read a ``.tasz`` v1 file: ``open_container(path) -> ContainerReader`` (spec/tasz-v1.md).
 
 Opening checks the archive, the metadata, every array document, the tables and the decoder
 (sha256 included) before returning; code rows are checked when read. Every problem raises a
 ``TaszFormatError`` subclass whose message starts with the file name; nothing else escapes.
-No torch: decoding falls back to numpy. Reads use ``os.pread``, so a container opened before
-``fork()`` keeps working in the children (and in threads).
+Reads use ``os.pread``, so a container opened before ``fork()`` keeps working in the children
+(and in threads).
+
+The reader gives tables, labels, codes and content; decoding frames is the decode layer's job:
+``tascodec.open`` returns ``tascodec.decode.container.Container``, a subclass that adds
+``decode``/``iter_decode``. This module never imports ``tascodec.decode`` (nor torch).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from .layout import (CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS, MAX_DECO
                      MAX_NODE_META, MAX_ROOT_META, MAX_SEGMENTS, ROOT_META, TABLES, ArraySpec, chunk_key, weight_dtype, weight_shapes,
                      parse_array_doc, table_shapes)
 from .meta import Header, loads, parse_header, parse_root
+from .normative import random_codes
 from .quant import dequantize
 from .zipio import ZipReader
 
@@ -37,14 +42,14 @@ _CACHE_CHUNKS = 8
 CHECKS = ("full", "metadata")
 
 
-def open_container(path: str | os.PathLike, *, check: str = "full") -> "Container":
+def open_container(path: str | os.PathLike, *, check: str = "full") -> "ContainerReader":
     """Open and validate a ``.tasz`` file (read-only).
 
     ``check="full"`` (the default) reads every entry and code chunk once before returning, so that a
     file ``verify`` rejects never opens; ``check="metadata"`` reads only the metadata, tables and
     decoder (the code chunks are checked when first read), for a file already checked.
     """
-    return Container(path, check=check)
+    return ContainerReader(path, check=check)
 
 
 def _named(path: Path, e: TaszError) -> TaszError:
@@ -56,7 +61,7 @@ def _guard(method):
     """Name the file in errors, turn stray exceptions into ``CorruptData``, reset state after fork."""
 
     @functools.wraps(method)
-    def wrapper(self: "Container", *args, **kwargs):
+    def wrapper(self: "ContainerReader", *args, **kwargs):
         self._ensure_usable()
         try:
             return method(self, *args, **kwargs)
@@ -70,8 +75,11 @@ def _guard(method):
     return wrapper
 
 
-class Container:
-    """A validated, read-only ``.tasz`` file. Videos are named by string or by index."""
+class ContainerReader:
+    """A validated, read-only ``.tasz`` file. Videos are named by string or by index.
+
+    Subclasses (``tascodec.decode.container.Container``) add decoding; pickling reopens the
+    file as the same class."""
 
     def __init__(self, path: str | os.PathLike, *, check: str = "full"):
         if check not in CHECKS:
@@ -267,7 +275,7 @@ class Container:
             self._zip.close()
             self._zip = None
 
-    def __enter__(self) -> "Container":
+    def __enter__(self) -> "ContainerReader":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -278,8 +286,8 @@ class Container:
         if zr is not None:
             zr.close()
 
-    def __reduce__(self):  # pickled (e.g. for spawn workers) as "open this path again"
-        return (_reopen, (str(self.path),))
+    def __reduce__(self):  # pickled (e.g. for spawn workers) as "open this path again", same class
+        return (_reopen, (str(self.path), type(self)))
 
     def __repr__(self) -> str:
         return f"<tasz.Container {str(self.path)!r}: {self.num_videos} videos, {self.total_frames} frames>"
@@ -431,39 +439,10 @@ class Container:
         a, b = self._seg_range(v)
         r0, r1 = int(self._row_offset[a]), int(self._row_offset[b])
         if self._values is None:
-            from ..decode.noise import random_codes
-
             return random_codes(self.header.random_seed, self.header.videos[v], r1 - r0, self.decoder.latent_dim)
         values = self._rows(self._values, r0, r1)
         scale = self._rows(self._scale, r0, r1) if self._scale is not None else None
         return dequantize(values, scale)
-
-    def decode(self, video: str | int, *, backend: str = "numpy", device=None) -> np.ndarray:
-        """Restored features ``(T, D) float32`` (spec section 4)."""
-        from .. import decode as dec
-
-        fn = getattr(dec, "decode_video", None)
-        try:
-            if fn is None:
-                from ..decode.reference import reference_decode
-
-                return reference_decode(self.decoder, self.codes(video), *self.segments(video))
-            return fn(self, video, backend=backend, device=device)
-        except MemoryError:
-            raise LimitExceeded(f"{self.path}: not enough memory to decode {video!r} "
-                                f"({self.num_frames(video)} frames); use iter_decode") from None
-
-    def iter_decode(self, video: str | int, chunk_frames: int = 65536) -> Iterator[np.ndarray]:
-        """Consecutive ``(<= chunk_frames, D) float32`` blocks whose concatenation is ``decode(video)``."""
-        from .. import decode as dec
-
-        fn = getattr(dec, "iter_decode_video", None)
-        if fn is not None:
-            return fn(self, video, chunk_frames=chunk_frames)
-        if not (isinstance(chunk_frames, int) and chunk_frames >= 1):
-            raise UsageError(f"chunk_frames must be a positive integer, got {chunk_frames!r}")
-        x = self.decode(video)
-        return (x[i:i + chunk_frames] for i in range(0, len(x), chunk_frames))
 
     # --- whole file --------------------------------------------------------------------
     @_guard
@@ -521,9 +500,9 @@ def verify_file(path: str | os.PathLike) -> list[str]:
         return [str(e)]
 
 
-def _reopen(path: str) -> "Container":
+def _reopen(path: str, cls: type = ContainerReader) -> "ContainerReader":
     """Unpickle a container (e.g. in a spawn worker): the file was checked whole when first opened."""
-    return Container(path, check="metadata")
+    return cls(path, check="metadata")
 
 
 def _deepcopy_json(obj: Any) -> Any:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from .meta import MAX_SAMPLE_RATE
-from .reader import Container
+from .reader import ContainerReader
 
 
-def method_of(c: Container) -> str:
+def method_of(c: ContainerReader) -> str:
     """The encode method from provenance, else what the decoder and codes imply."""
     method = c.metadata["provenance"].get("method")
     if isinstance(method, str):
@@ -30,7 +30,7 @@ def sample_rate_of(provenance: dict[str, Any]) -> int:
     return 1
 
 
-def video_list(c: Container) -> list[dict[str, Any]]:
+def video_list(c: ContainerReader) -> list[dict[str, Any]]:
     """Per video, in storage order: ``name``, ``frames`` (stored), ``segments``, ``activity`` (or None)."""
     offsets = c.segment_table()[0]
     acts = c.activities or [None] * c.num_videos
@@ -38,7 +38,7 @@ def video_list(c: Container) -> list[dict[str, Any]]:
             for i, v in enumerate(c.videos)]
 
 
-def summarize(c: Container) -> dict[str, Any]:
+def summarize(c: ContainerReader) -> dict[str, Any]:
     """Counts, method, K, code and decoder records, bytes per part, ratio, provenance."""
     md = c.metadata
     prov = md["provenance"]

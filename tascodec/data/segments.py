@@ -1,6 +1,7 @@
 """Segments, instances and coherence: the frame bookkeeping shared by encoder and decoder.
 
-Normative definitions (spec/tasz-v1.md, section "Frame layout"):
+Normative definitions (spec/tasz-v1.md, section 4.1 "Frame layout"; ``frame_layout`` itself lives in
+``tascodec.container.normative``, shared with the reader and the decoders):
 
 - A *segment* is a maximal run of identical consecutive frame labels.
 - A segment of length ``l`` is split into ``n = min(K, l)`` *instances*; frame ``i`` (0-based
@@ -12,6 +13,10 @@ Normative definitions (spec/tasz-v1.md, section "Frame layout"):
 from __future__ import annotations
 
 import numpy as np
+
+from ..container.normative import frame_layout
+
+__all__ = ["runs", "instance_counts", "frame_layout", "instance_sizes"]
 
 
 def runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,32 +37,6 @@ def instance_counts(lengths: np.ndarray, K: int) -> np.ndarray:
     if K < 1:
         raise ValueError(f"K must be >= 1, got {K}")
     return np.minimum(np.asarray(lengths, np.int64), K).astype(np.int32)
-
-
-def frame_layout(lengths: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-frame bookkeeping of consecutive segments.
-
-    Args:
-        lengths: ``(S,)`` segment lengths (>= 1).
-        counts: ``(S,)`` instances per segment (1 <= n <= l).
-    Returns:
-        ``segment (T,) int64``: index of the frame's segment;
-        ``row (T,) int64``: index of the frame's instance among all ``sum(counts)`` instances;
-        ``c (T,) float32``: the frame's coherence within its segment.
-    """
-    lengths = np.asarray(lengths, np.int64)
-    counts = np.asarray(counts, np.int64)
-    T = int(lengths.sum())
-    seg = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
-    seg_start = np.concatenate(([0], np.cumsum(lengths)[:-1])) if lengths.size else np.zeros(0, np.int64)
-    i = np.arange(T, dtype=np.int64) - seg_start[seg]
-    l = lengths[seg]
-    n = counts[seg]
-    row_start = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else np.zeros(0, np.int64)
-    row = row_start[seg] + (i * n) // l
-    denom = np.maximum(l - 1, 1).astype(np.float64)
-    c = (i.astype(np.float64) / denom).astype(np.float32)
-    return seg, row, c
 
 
 def instance_sizes(lengths: np.ndarray, counts: np.ndarray) -> np.ndarray:

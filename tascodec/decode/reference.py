@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..container.content import Decoder
-from ..data.segments import frame_layout
+from ..container.normative import frame_layout
 
 
 def reference_decode(decoder: Decoder, codes: np.ndarray, seg_label: np.ndarray,
