@@ -46,6 +46,19 @@ def test_no_container_module_imports_upward_even_lazily():
         assert not bad, f"{f.name} imports {bad}"
 
 
+def test_container_modules_import_each_other_without_a_circle():
+    from graphlib import CycleError, TopologicalSorter
+    from pathlib import Path
+
+    files = sorted(Path(tascodec.container.__path__[0]).glob("*.py"))
+    graph = {f"tascodec.container.{f.stem}": {m for m in _imported(f) if m.startswith("tascodec.container.")}
+             for f in files if f.stem != "__init__"}
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as e:
+        raise AssertionError(f"import circle: {e.args[1]}") from None
+
+
 def test_open_gives_the_decoding_container_and_the_reader_stays_below():
     from tascodec.container.reader import ContainerReader
     from tascodec.decode.container import Container

@@ -14,8 +14,8 @@ from ..errors import InvalidStructure, LimitExceeded
 from .content import Content, Decoder
 from .layout import (MAX_DECODER_ELEMENTS, MAX_FRAMES, MAX_ROWS, MAX_SEGMENTS, MAX_VIDEOS,
                      weight_dtype, weight_shapes)
-from .meta import (PROVENANCE_DEPTH, check_decoder_record, check_json_tree, check_names, check_provenance,
-                   name_problem)
+from .meta import PROVENANCE_DEPTH, check_decoder_record, check_json_tree, check_provenance
+from .names import check_activities, check_names
 
 
 def _first(mask: np.ndarray) -> int:
@@ -120,13 +120,7 @@ def check_content(c: Content) -> tuple[np.ndarray, np.ndarray]:
     if set(c.background) - set(c.vocab):
         raise InvalidStructure(f"background classes {sorted(set(c.background) - set(c.vocab))} are not in the vocab")
     check_names("videos", c.videos, path_safe=True, unique=True)
-    if c.activities is not None:
-        if not isinstance(c.activities, list) or len(c.activities) != len(c.videos):
-            raise InvalidStructure(f"activities must be a list with one entry per video ({len(c.videos)})")
-        for i, a in enumerate(c.activities):
-            why = None if a is None else name_problem(a, path_safe=True)
-            if why:
-                raise InvalidStructure(f"activities[{i}] {a!r} {why}")
+    check_activities(c.activities, len(c.videos))
     check_decoder(c.decoder, len(c.vocab))
     num_frames, row_offset = check_tables(len(c.videos), len(c.vocab), c.video_segments, c.seg_label,
                                           c.seg_length, c.seg_instances)

@@ -104,10 +104,3 @@ class Content:
         """``(V,) int64`` frames per video."""
         cs = np.concatenate(([0], np.cumsum(self.seg_length, dtype=np.int64)))
         return cs[self.video_segments[1:]] - cs[self.video_segments[:-1]]
-
-    def validate(self) -> None:
-        """Raise ``InvalidStructure``/``LimitExceeded`` naming the first rule of spec/tasz-v1.md this
-        content breaks (the writer's and the reader's checks)."""
-        from .checks import check_content
-
-        check_content(self)

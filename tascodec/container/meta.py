@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import InvalidStructure, LimitExceeded, NotATaszFile, UnsupportedVersion
 from .content import CODE_DTYPES, DECODER_KINDS, WEIGHT_DTYPES, Content, Decoder
 from .layout import FORMAT, MAJOR, MAX_DIM, MAX_JSON_DEPTH, MAX_JSON_TOKENS, MAX_VIDEOS, VERSION
-from .names import name_problem  # noqa: F401 - re-exported (older imports)
+from .names import check_activities, check_names
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")  # ASCII digits, no leading zeros
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -98,23 +98,6 @@ def dumps(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
-# --- names (the rule lives in names.py) ---------------------------------------------------
-def check_names(kind: str, names: Any, *, path_safe: bool, unique: bool) -> list[str]:
-    if not isinstance(names, list):
-        raise InvalidStructure(f"{kind} is not a list")
-    for i, s in enumerate(names):
-        why = name_problem(s, path_safe)
-        if why:
-            raise InvalidStructure(f"{kind}[{i}] {s!r} {why}")
-    if unique:
-        seen: set[str] = set()
-        for s in names:
-            if s in seen:
-                raise InvalidStructure(f"{kind} has a duplicate name {s!r}")
-            seen.add(s)
-    return names
-
-
 # --- the parsed header ---------------------------------------------------------------------
 @dataclass
 class Header:
@@ -184,13 +167,7 @@ def parse_header(tasz: dict[str, Any]) -> Header:
         raise LimitExceeded(f"{len(videos)} videos exceed the {MAX_VIDEOS} limit")
     check_names("videos", videos, path_safe=True, unique=True)
     activities = _get(tasz, "activities", w, (list, type(None)))
-    if activities is not None:
-        if len(activities) != len(videos):
-            raise InvalidStructure(f"activities has {len(activities)} entries for {len(videos)} videos")
-        for i, a in enumerate(activities):
-            why = None if a is None else name_problem(a, path_safe=True)
-            if why:
-                raise InvalidStructure(f"activities[{i}] {a!r} {why}")
+    check_activities(activities, len(videos))
     decoder, sha = _parse_decoder(_get(tasz, "decoder", w, dict), len(vocab))
     codes = _get(tasz, "codes", w, dict)
     source = _get(codes, "source", "codes", str)

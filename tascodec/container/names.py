@@ -1,7 +1,8 @@
 """Which strings may name a video, class or activity, and how to print any string from a file.
 
 The one place for the name rule of spec/tasz-v1.md, section 2 (the container reader and writer,
-the dataset reader and the restore all use it), and for ``safe_text``: what a command prints
+the dataset reader and the restore all use it), for the rules on the lists of names the metadata
+holds (``check_names``, ``check_activities``), and for ``safe_text``: what a command prints
 from a file never reaches the terminal as a control sequence.
 
 Unsafe characters (refused in names, escaped when printed): general categories Cc (C0 controls,
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from ..errors import InvalidStructure
 
 # 255 is the file-name limit of common file systems; a restore writes <name>.npy, <name>.txt,
 # <name>.png and temporaries such as .<name>.npy.XXXXXXXX.tmp beside them, so leave room.
@@ -41,6 +44,36 @@ def name_problem(s: Any, path_safe: bool = True) -> str | None:
     if path_safe and ("/" in s or "\\" in s or s in (".", "..")):
         return "is not a safe file name (contains / or \\, or is . or ..)"
     return None
+
+
+def check_names(kind: str, names: Any, *, path_safe: bool, unique: bool) -> list[str]:
+    """``names`` if it is a list of acceptable (and, with ``unique``, distinct) names, else ``InvalidStructure``."""
+    if not isinstance(names, list):
+        raise InvalidStructure(f"{kind} is not a list")
+    for i, s in enumerate(names):
+        why = name_problem(s, path_safe)
+        if why:
+            raise InvalidStructure(f"{kind}[{i}] {s!r} {why}")
+    if unique:
+        seen: set[str] = set()
+        for s in names:
+            if s in seen:
+                raise InvalidStructure(f"{kind} has a duplicate name {s!r}")
+            seen.add(s)
+    return names
+
+
+def check_activities(activities: Any, num_videos: int) -> None:
+    """``None``, or a list with one activity name (file-name safe) or ``None`` per video."""
+    if activities is None:
+        return
+    if not isinstance(activities, list) or len(activities) != num_videos:
+        n = f"{len(activities)} entries" if isinstance(activities, list) else type(activities).__name__
+        raise InvalidStructure(f"activities must be a list with one entry per video ({num_videos}), got {n}")
+    for i, a in enumerate(activities):
+        why = None if a is None else name_problem(a, path_safe=True)
+        if why:
+            raise InvalidStructure(f"activities[{i}] {a!r} {why}")
 
 
 def _py(m: re.Match) -> str:

@@ -32,7 +32,7 @@ from typing import Iterable
 import numpy as np
 
 from .._io import AtomicDir, atomic_path, check_dir
-from ..container.meta import name_problem
+from ..container.names import name_problem
 from ..container.summary import sample_rate_of
 from ..errors import UsageError
 from . import iter_decode_video
