@@ -18,10 +18,11 @@ def cmd(inputs, out, skip_duplicates, force):
     from tascodec.subsetting import merge_files
 
     path = merge_files(inputs, out, force=force, skip_duplicates=skip_duplicates)
-    c = open_container(path)
+    with open_container(path) as c:
+        videos, frames, skipped = c.num_videos, c.total_frames, _skipped(c) if skip_duplicates else ""
     n = len(inputs)
-    click.echo(f"{path}: {c.num_videos} video{'s' * (c.num_videos != 1)} from {n} container{'s' * (n != 1)}, "
-               f"{c.total_frames:,} frames{_skipped(c) if skip_duplicates else ''}")
+    click.echo(f"{path}: {videos} video{'s' * (videos != 1)} from {n} container{'s' * (n != 1)}, "
+               f"{frames:,} frames{skipped}")
 
 
 def _skipped(c) -> str:

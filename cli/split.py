@@ -37,7 +37,9 @@ def cmd(source, by, out_dir, activity_pattern, force):
     for activity, path in files.items():
         size = path.stat().st_size
         total += size
-        click.echo(f"{path}: {open_container(path).num_videos} videos of {activity}, {size:,} bytes")
+        with open_container(path) as c:
+            videos = c.num_videos
+        click.echo(f"{path}: {videos} videos of {activity}, {size:,} bytes")
     with open_container(source) as c:
         decoder = c.nbytes_by_part()["decoder"]
     click.echo(f"{len(files)} files, {total:,} bytes in all ({source}: {source.stat().st_size:,} bytes): each "

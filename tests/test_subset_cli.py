@@ -203,3 +203,28 @@ def test_split_says_each_file_holds_the_whole_decoder(tmp_path):
     total = sum(p.stat().st_size for p in files)
     decoder = open_container(src).nbytes_by_part()["decoder"]
     assert f"{total:,} bytes" in r.output and "whole decoder" in r.output and f"{decoder:,}" in r.output
+
+
+def test_file_operations_close_every_container_they_open(tmp_path, monkeypatch):
+    from tascodec.container.reader import ContainerReader
+
+    opened, closed = [], []
+    real_init, real_close = ContainerReader.__init__, ContainerReader.close
+
+    def init(self, *a, **kw):
+        real_init(self, *a, **kw)
+        opened.append(id(self))
+
+    def close(self):
+        if self._zip is not None:
+            closed.append(id(self))
+        real_close(self)
+
+    monkeypatch.setattr(ContainerReader, "__init__", init)
+    monkeypatch.setattr(ContainerReader, "close", close)
+    a = write(tmp_path, "a.tasz", seed=1, prefix="a")
+    b = write(tmp_path, "b.tasz", seed=2, prefix="b")
+    subset_file(a, tmp_path / "s.tasz", count=2)
+    assert run("merge", a, b, "-o", tmp_path / "m.tasz").exit_code == 0
+    assert run("split", tmp_path / "m.tasz", "-o", tmp_path / "parts").exit_code == 0
+    assert len(opened) >= 7 and sorted(closed) == sorted(opened)  # closed by `with`, not left to the GC

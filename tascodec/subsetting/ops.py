@@ -280,12 +280,11 @@ def subset_file(src: str | os.PathLike, out: str | os.PathLike, *, ratio: float 
                 activity_pattern: str | None = None, keep_background: bool = False,
                 force: bool = False) -> SubsetReport:
     """Write the selected videos of the container ``src`` to ``out`` (in their original order)."""
-    from ..container.reader import open_container
     from ..container.writer import write_container
 
     check_writable(out, force)
     _refuse_same_file(src, out)
-    content = open_container(src).content()
+    content = _read_content(src)
     seqs = content_sequences(content, keep_background=keep_background)
     acts = activities_of(content, activity_pattern)
     keep = _selection(seqs, acts, ratio=ratio, count=count, strategy=strategy, seed=seed,
@@ -297,6 +296,14 @@ def subset_file(src: str | os.PathLike, out: str | os.PathLike, *, ratio: float 
     return _report(seqs, keep, content.videos, out)
 
 
+def _read_content(path: str | os.PathLike) -> Content:
+    """Everything in the container at ``path``, the file closed again."""
+    from ..container.reader import open_container
+
+    with open_container(path) as c:
+        return c.content()
+
+
 def _refuse_same_file(src, out) -> None:
     if Path(out).exists() and Path(src).exists() and os.path.samefile(src, out):
         raise UsageError(f"{out}: the output would replace its own input")
@@ -305,13 +312,12 @@ def _refuse_same_file(src, out) -> None:
 def merge_files(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, force: bool = False,
                 skip_duplicates: bool = False) -> Path:
     """Merge containers into ``out`` (see ``merge_contents``)."""
-    from ..container.reader import open_container
     from ..container.writer import write_container
 
     check_writable(out, force)
     for src in inputs:
         _refuse_same_file(src, out)
-    contents = [open_container(p).content() for p in inputs]
+    contents = [_read_content(p) for p in inputs]
     merged = merge_contents(contents, [str(p) for p in inputs], skip_duplicates=skip_duplicates)
     return write_container(merged, out, force=force)
 
@@ -332,12 +338,11 @@ def split_file(src: str | os.PathLike, out_dir: str | os.PathLike, *, by: str = 
     ``out_dir`` appears complete or not at all (built beside it, then renamed); an existing one is
     used if empty and replaced (``force``) only if tascodec wrote it (``tascodec._io.atomic_dir``).
     """
-    from ..container.reader import open_container
     from ..container.writer import write_container
 
     if by != "activity":
         raise UsageError(f"can only split by activity, not {by!r}")
-    content = open_container(src).content()
+    content = _read_content(src)
     if not content.videos:
         raise UsageError(f"{src}: no videos to split")
     parts = split_by_activity(content, pattern=activity_pattern)
