@@ -119,8 +119,9 @@ class TASDataset:
             raise DatasetError(f"{self.root}: this dataset has no features folder")
         return self.features_dir / f"{video}.npy"
 
-    def features(self, video: str) -> np.ndarray:
-        """Frame features, ``(T, D)`` float32, after sample rate and trim.
+    def features(self, video: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frame features, ``(T, D)`` float32, after sample rate and trim (frames ``start:stop``
+        only, if given: only those are read from the file).
 
         Always a fresh C-contiguous array the caller owns (may modify in place), whatever the
         file's order (C or Fortran), dtype (float16/32/64) or permissions.
@@ -134,7 +135,7 @@ class TASDataset:
         if arr.ndim != 2 or arr.shape[0] != self.feature_dim:
             raise DatasetError(f"{path}: expected shape ({self.feature_dim}, T), found {arr.shape}")
         _check_dtype(path, arr.dtype)
-        view = arr[:, :: self.sample_rate][:, : v.labels.size].T
+        view = arr[:, :: self.sample_rate][:, : v.labels.size].T[start:stop]
         with np.errstate(over="ignore"):  # float64 beyond float32's range: reported below
             x = np.array(view, dtype=np.float32, order="C")  # a copy: never the read-only memmap itself
         if not np.isfinite(x).all():
@@ -142,8 +143,8 @@ class TASDataset:
             value = view[bad[0], bad[1]]
             if np.isfinite(value):
                 raise DatasetError(f"{path}: value {float(value):.6g} is outside the float32 range at frame "
-                                   f"{bad[0]}, dim {bad[1]}")
-            raise DatasetError(f"{path}: non-finite value (NaN or Inf) at frame {bad[0]}, dim {bad[1]}")
+                                   f"{start + bad[0]}, dim {bad[1]}")
+            raise DatasetError(f"{path}: non-finite value (NaN or Inf) at frame {start + bad[0]}, dim {bad[1]}")
         return x
 
     def iter_videos(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

@@ -1,5 +1,7 @@
 """torch.distributed for encodes launched by ``torchrun``: process group, ranks, and moving
-finished inversion chunks to rank 0 (tensors only: no pickled objects cross processes).
+results between them: merged feature moments, averaged losses, finished inversion chunks to rank 0,
+per-rank read counts (tensors only: no pickled objects cross processes). Gradients are averaged by
+``DistributedDataParallel`` in the pipeline; which frames each rank reads is ``frames.rank_share``.
 
 Outside torchrun (no ``RANK``/``WORLD_SIZE`` in the environment, or a world of one) everything
 here is a no-op and the encode runs in one process.
@@ -143,3 +145,18 @@ def collect_chunks(group: Group, owners: list[int], rows: list[int], width: int,
             dist.send(torch.tensor([len(info)], dtype=torch.int64, device=dev), dst=0)
             dist.send(torch.from_numpy(np.asarray(info, np.float64)).to(dev), dst=0)
     return out if group.is_root else None
+
+
+def gather_counts(group: Group, counts: dict[str, int]) -> dict[str, list[int]]:
+    """Every rank's ``counts`` (the same keys on every rank), as ``{key: [count of rank 0, 1, ...]}``."""
+    keys = sorted(counts)
+    if not group.active or not keys:
+        return {k: [int(counts[k])] for k in keys}
+    import torch
+    import torch.distributed as dist
+
+    mine = torch.tensor([int(counts[k]) for k in keys], dtype=torch.int64, device=group.comm_device)
+    parts = [torch.empty_like(mine) for _ in range(group.world)]
+    dist.all_gather(parts, mine)
+    table = torch.stack(parts).cpu().tolist()
+    return {k: [row[j] for row in table] for j, k in enumerate(keys)}

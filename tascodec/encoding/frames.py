@@ -70,8 +70,9 @@ def video_tables(ds: TASDataset, video: str, K: int) -> VideoTables:
 class FrameStore:
     """Standardized features, per-frame labels and coherence of a dataset's videos, on demand.
 
-    ``standardized(v)`` returns ``(x - mean) / std`` as ``(T, D) float32``; up to ``cache_bytes``
-    of those stay in RAM (first come, first kept), the rest are read again from disk on each call.
+    ``standardized(v)`` returns ``(x - mean) / std`` as ``(T, D) float32`` (``standardized(v, a, b)``
+    frames ``a:b`` only); up to ``cache_bytes`` of those stay in RAM (first come, first kept), the
+    rest are read again from disk on each call. ``frames_read`` counts the frames read from disk.
     """
 
     def __init__(self, ds: TASDataset, mean: np.ndarray, std: np.ndarray, *, cache_bytes: int = 0):
@@ -79,22 +80,26 @@ class FrameStore:
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
         self.cache_bytes = int(cache_bytes)
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict[tuple, np.ndarray] = {}
         self._cached_bytes = 0
         self._coherence: dict[str, np.ndarray] = {}
+        self.frames_read = 0  # frames read from the feature files (cache hits not counted)
 
-    def raw(self, video: str) -> np.ndarray:
-        return self.ds.features(video)
+    def raw(self, video: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        x = self.ds.features(video, start, stop)
+        self.frames_read += x.shape[0]
+        return x
 
-    def standardized(self, video: str) -> np.ndarray:
-        x = self._cache.get(video)
+    def standardized(self, video: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        key = (video, start, stop)
+        x = self._cache.get(key)
         if x is not None:
             return x
-        x = self.raw(video)
+        x = self.raw(video, start, stop)
         x -= self.mean
         x /= self.std
         if self._cached_bytes + x.nbytes <= self.cache_bytes:
-            self._cache[video] = x
+            self._cache[key] = x
             self._cached_bytes += x.nbytes
         return x
 
@@ -117,23 +122,66 @@ class FrameStore:
 
 # --- training --------------------------------------------------------------------------------
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # x (B, D) float32, labels (B,) int64, c (B,) float32
+Piece = tuple[int, int, int]  # (video position, first frame, end frame)
+
+
+def rank_share(frames: Sequence[int], rank: int = 0, world: int = 1) -> list[Piece]:
+    """The training frames rank ``rank`` of ``world`` reads: one contiguous run of the videos (in
+    order) cut into ``(video, first, end)`` pieces, ``n // world`` frames (one more for the first
+    ``n % world`` ranks). The shares are disjoint and cover the split; at most ``world - 1`` videos
+    are cut between two ranks. One rank gets every video whole."""
+    frames = np.asarray(frames, np.int64)
+    n = int(frames.sum())
+    lo = rank * (n // world) + min(rank, n % world)
+    hi = lo + n // world + (1 if rank < n % world else 0)
+    starts = np.concatenate(([0], np.cumsum(frames)[:-1])) if frames.size else frames
+    pieces = []
+    for i, (s, t) in enumerate(zip(starts.tolist(), frames.tolist())):
+        a, b = max(lo, s), min(hi, s + t)
+        if a < b:
+            pieces.append((i, a - s, b - s))
+    return pieces
+
+
+def steps_per_epoch(frames: int, batch_size: int, world: int = 1) -> int:
+    """Optimizer steps of an epoch as ``training_batches`` cuts it: whole batches, and the short last
+    one when every rank has a frame of it."""
+    n, B = int(frames), int(batch_size)
+    return max(1, n // B + (1 if n % B >= world else 0))
+
+
+def _shares_of_batches(n: int, B: int, rank: int, world: int) -> list[int]:
+    """This rank's frames in each global batch: the global positions ``rank::world`` of it."""
+    sizes = []
+    for start in range(0, n, B):
+        stop = min(start + B, n)
+        if stop - start < B and stop - start < world:
+            break  # a last batch some rank would have no frame of: every rank must take the same steps
+        first = start + (rank - start) % world  # first position == rank (mod world) in [start, stop)
+        sizes.append(max(0, -(-(stop - first) // world)))
+    return sizes
 
 
 def training_batches(store: FrameStore, videos: Sequence[str], *, batch_size: int, seed: int,
                      buffer_frames: int, rank: int = 0, world: int = 1) -> Callable[[int], Iterator[Batch]]:
-    """``batches(epoch)``: the epoch's minibatches, shuffled, as numpy arrays.
+    """``batches(epoch)``: this rank's minibatches of the epoch, shuffled, as numpy arrays.
 
-    Each epoch visits the videos in a random order, fills a buffer of up to ``buffer_frames``
-    frames (whole videos, at least one), shuffles the frames inside it and cuts batches of
-    ``batch_size`` (a remainder carries over into the next buffer; the epoch's last batch may be
-    short). The randomness depends only on ``(seed, epoch)``, so a resumed run sees the same
-    batches. Under data parallelism every rank walks the same global batches and keeps the frames
-    ``rank::world`` of each: the ranks' shards are disjoint, cover the epoch, and the averaged
-    gradient is that of the global batch (up to a batch size not divisible by ``world``).
+    Each epoch visits the pieces of the rank's share (``rank_share``: all videos for one rank) in a
+    random order, fills a buffer of up to ``buffer_frames`` frames (whole pieces, at least one),
+    shuffles the frames inside it and cuts batches (a remainder carries over into the next buffer).
+    The randomness depends only on ``(seed, epoch)`` (and the rank), so a resumed run sees the same
+    batches. One process cuts batches of ``batch_size`` (the epoch's last may be short). Under data
+    parallelism each rank reads only its share, about ``1 / world`` of the frames, and cuts it into
+    the same number of steps (``steps_per_epoch``): in step ``k`` rank ``r`` takes as many frames as
+    the positions ``r::world`` of the one-process batch ``k``, so the ranks' batches add up to the
+    global batch (their sizes differ by one at most) and the gradient averaged over ranks is that of
+    a global batch drawn from every rank's share at once (a stratified draw of the same size).
     """
     videos = list(videos)
-    frames = np.array([store.ds.num_frames(v) for v in videos], np.int64)
-    B = int(batch_size)
+    frames = [store.ds.num_frames(v) for v in videos]
+    pieces = rank_share(frames, rank, world)
+    piece_frames = np.array([b - a for _, a, b in pieces], np.int64)
+    sizes = _shares_of_batches(int(sum(frames)), int(batch_size), rank, world)
 
     def gather(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> Batch:
         xs, ls, cs = [], [], []
@@ -145,33 +193,33 @@ def training_batches(store: FrameStore, videos: Sequence[str], *, batch_size: in
             return xs[0], ls[0], cs[0]
         return np.concatenate(xs), np.concatenate(ls), np.concatenate(cs)
 
+    def read(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        i, a, b = pieces[k]
+        v = videos[i]
+        if (a, b) == (0, frames[i]):
+            return store.standardized(v), store.labels(v), store.coherence(v)
+        return store.standardized(v, a, b), store.labels(v)[a:b], store.coherence(v)[a:b]
+
     def batches(epoch: int) -> Iterator[Batch]:
-        rng = np.random.default_rng((int(seed), int(epoch)))
-        order = rng.permutation(len(videos))
-        carry: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # pieces of a batch
-        carry_n = 0  # global frames in the pending batch
-        for group in _groups(order, frames, buffer_frames):
-            x = _concat([store.standardized(videos[i]) for i in group])
-            l = _concat([store.labels(videos[i]) for i in group])
-            c = _concat([store.coherence(videos[i]) for i in group])
+        rng = np.random.default_rng((int(seed), int(epoch)) if world == 1 else (int(seed), int(epoch), int(rank)))
+        order = rng.permutation(len(pieces))
+        step, pending, have = 0, [], 0  # the batch being filled: its pieces and frames
+        for group in _groups(order, piece_frames, buffer_frames):
+            if step == len(sizes):
+                return
+            parts = [read(k) for k in group]
+            x, l, c = (_concat([p[j] for p in parts]) for j in range(3))
+            del parts
             perm = rng.permutation(x.shape[0])
             pos = 0
-            if carry_n:
-                take = perm[: B - carry_n]
-                carry.append((x, l, c, take[(rank - carry_n) % world::world]))
-                carry_n += take.size
-                pos = take.size
-                if carry_n < B:
-                    continue
-                yield gather(carry)
-                carry, carry_n = [], 0
-            while pos + B <= perm.size:
-                yield gather([(x, l, c, perm[pos:pos + B][rank::world])])
-                pos += B
-            if pos < perm.size:
-                carry, carry_n = [(x, l, c, perm[pos:][rank::world])], perm.size - pos
-        if carry_n >= world:  # every rank must take the same number of steps
-            yield gather(carry)
+            while pos < perm.size and step < len(sizes):
+                take = min(sizes[step] - have, perm.size - pos)
+                pending.append((x, l, c, perm[pos:pos + take]))
+                have += take
+                pos += take
+                if have == sizes[step]:
+                    yield gather(pending)
+                    step, pending, have = step + 1, [], 0
 
     return batches
 

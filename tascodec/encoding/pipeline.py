@@ -6,8 +6,10 @@ Stages: read the split (labels now, features lazily) -> feature mean/std (one st
 method -> quantize -> write the container atomically.
 
 Resumable: training and finished chunks are checkpointed beside the output (``OUT.tasz.ckpt/``)
-and a rerun of the same command continues. Distributed under ``torchrun``: data-parallel
-training, ranks split the chunks, rank 0 writes the file.
+and a rerun of the same command continues. Distributed under ``torchrun``: each rank reads a share
+of the videos for the statistics and of the frames for training (``frames.rank_share``), gradients
+are averaged (DDP), ranks split the inversion chunks, rank 0 writes the file (provenance
+``frames_read`` lists what each rank read per stage).
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ from ..errors import UsageError
 from ..model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
 from . import defaults, distributed
 from .checkpoint import Checkpoint
-from .frames import FrameStore, chunk_videos, feature_stats, load_chunk, training_batches, video_tables
+from .frames import (FrameStore, chunk_videos, feature_stats, load_chunk, steps_per_epoch, training_batches,
+                     video_tables)
 from .invert import DEFAULT_LR, OPTIMIZERS, encoder_means, invert
 
 METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
@@ -286,6 +289,7 @@ class _Job:
 
     def run(self) -> None:
         s, ds = self.s, self.ds
+        self.reads: dict[str, int] = {}  # frames this rank read from the feature files, per stage
         kept = self._select()
         if s.method == "pca":
             return self._run_pca(kept)
@@ -301,15 +305,20 @@ class _Job:
             store = FrameStore(ds, w["mean"], w["std"], cache_bytes=self._cache_budget())
         else:
             g = self.group  # each rank reads its share of the videos; the moments are merged
-            mean, std = feature_stats(ds, ds.videos[g.rank::g.world], progress=self.progress,
-                                      merge=distributed.moments_merger(g))
+            share = ds.videos[g.rank::g.world]
+            mean, std = feature_stats(ds, share, progress=self.progress, merge=distributed.moments_merger(g))
+            self.reads["stats"] = sum(ds.num_frames(v) for v in share)
             store = FrameStore(ds, mean, std, cache_bytes=self._cache_budget())
             encoder = self._train(store)
+            self.reads["train"] = store.frames_read
             decoder = encoder.export_decoder(mean, std, s.weights_dtype)
 
         codes = None
         if s.method != "tca":
+            before = store.frames_read
             codes = self._codes(store, kept, decoder, encoder)
+            self.reads["codes"] = store.frames_read - before
+        self.frames_read = distributed.gather_counts(self.group, self.reads)
         if self.group.is_root:
             self._write(kept, decoder, codes)
 
@@ -381,8 +390,8 @@ class _Job:
         """``(steps per epoch, total steps, epochs begun)`` of training: the epoch limit or the step
         budget, whichever ends first (every epoch but the last is whole). Recorded in provenance."""
         s = self.s
-        n, B, world = int(self.ds.total_frames), int(s.batch_size), self.group.world
-        per_epoch = max(1, n // B + (1 if n % B >= world else 0))  # as training_batches cuts them
+        n, B = int(self.ds.total_frames), int(s.batch_size)
+        per_epoch = steps_per_epoch(n, B, self.group.world)
         total = per_epoch * s.epochs if s.epochs else s.train_steps
         if s.train_steps is not None:
             total = min(total, s.train_steps)
@@ -588,6 +597,8 @@ class _Job:
         }
         if ds.split is not None:
             prov["split"] = int(ds.split)
+        if getattr(self, "frames_read", None):  # {"stats"|"train"|"codes": [frames read by each rank]}
+            prov["frames_read"] = self.frames_read
         return prov
 
 
