@@ -37,7 +37,7 @@ from ..container.summary import sample_rate_of
 from ..errors import UsageError
 from . import iter_decode_video
 
-CHUNK_FRAMES = 4096
+WRITE_BLOCK_FRAMES = 4096  # frames decoded and written to a .npy at once
 RATES = ("source", "stored")
 
 
@@ -214,7 +214,7 @@ def _repeated(blocks, repeat: int):
 
 def _blocks(container, video: str, device):
     backend = "numpy" if device in (None, "cpu") else "torch"
-    return iter_decode_video(container, video, chunk_frames=CHUNK_FRAMES, backend=backend, device=device)
+    return iter_decode_video(container, video, chunk_frames=WRITE_BLOCK_FRAMES, backend=backend, device=device)
 
 
 def _check_inside(root: Path, path: Path) -> None:
