@@ -7,8 +7,8 @@ import torch
 
 from tascodec.data.segments import frame_layout, instance_counts
 from tascodec.decode.reference import reference_decode
-from tascodec.encoding.invert import (METHODS, Problem, Targets, encoder_means, instance_losses, invert,
-                                    project_targets)
+from tascodec.encoding.invert import METHODS, encoder_means, instance_losses, invert
+from tascodec.encoding.invert_problem import Problem, Targets, project_targets
 from tascodec.model.tca import TCA, train_tca
 
 D, C, d, H, K = 32, 4, 8, 24, 4
@@ -181,7 +181,7 @@ def test_bad_arguments_are_refused(trained):
 
 @pytest.mark.parametrize("c_scale", [1.0, 30.0, 300.0])
 def test_closed_form_is_exact_when_many_units_switch_inside_instances(trained, c_scale, monkeypatch):
-    import tascodec.encoding.invert as inv
+    from tascodec.encoding.invert_fast import Closed
 
     model, _, (x, row, row_label, c) = trained
     model = TCA.from_decoder(model.export_decoder(np.zeros(D), np.ones(D)))
@@ -190,7 +190,7 @@ def test_closed_form_is_exact_when_many_units_switch_inside_instances(trained, c
     Z = torch.randn(row_label.size, d, generator=torch.Generator().manual_seed(3))
     want_l, want_g = instance_losses(Problem(model, x, row, row_label, c, need_frames=True), Z, "naive", True)
     for block in (1 << 22, 5):                              # switching-unit pairs in one block, or many
-        monkeypatch.setattr(inv._Closed, "PAIR_BLOCK", block)
+        monkeypatch.setattr(Closed, "PAIR_BLOCK", block)
         P = Problem(model, x, row, row_label, c)
         got_l, got_g = instance_losses(P, Z, "closed", want_grad=True)
         scale = float(want_l.abs().max())
