@@ -17,88 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tascodec
-from tascodec.container import Content, Decoder, open_container, verify_file, write_container
+from tascodec.container import Content, open_container, verify_file, write_container
 from tascodec.container import meta as meta_mod
 from tascodec.container import reader as reader_mod
 from tascodec.container import writer as writer_mod
 from tascodec.container.chunks import encode_chunk
 from tascodec.container.layout import ArraySpec
-from tascodec.container.quant import quantize
-from tascodec.container.normative import random_codes
-from tascodec.decode.reference import reference_decode
 from tascodec.errors import (CorruptData, InvalidStructure, LimitExceeded, NotATaszFile, OutputExistsError,
                              TaszFormatError, UnknownVideo, UnsupportedVersion, UsageError)
+from helpers import (assert_same_content, edit_root, entries_of, make_content, reference_frames, rezip,
+                     write_unchecked)
 
 
 # --- building content ----------------------------------------------------------------------
-def make_decoder(rng, kind="mlp", D=5, d=3, C=4, H=6, weights_dtype="float32") -> Decoder:
-    if kind == "repeat":
-        return Decoder("repeat", D, D, C, 0, weights_dtype=weights_dtype)
-    shapes = {"w1": (H, d + C + 1), "b1": (H,), "w2": (D, H), "b2": (D,), "mean": (D,), "std": (D,)}
-    w = {k: rng.standard_normal(s).astype(weights_dtype) for k, s in shapes.items()}
-    w["std"] = (np.abs(w["std"]) + 0.5).astype(weights_dtype)
-    return Decoder("mlp", D, d, C, H, weights=w, weights_dtype=weights_dtype)
-
-
-def make_content(seed=0, *, kind="mlp", codes_dtype="float32", random=False, weights_dtype="float32",
-                 videos=("v1", "v2", "v3"), segs_per_video=(2, 0, 4), K=3, D=5, d=3, C=4, H=6,
-                 vocab=None, activities=None, provenance=None, random_seed=7) -> Content:
-    rng = np.random.default_rng(seed)
-    dec = make_decoder(rng, kind, D, d, C, H, weights_dtype)
-    S = int(sum(segs_per_video))
-    lengths = rng.integers(1, 9, S).astype(np.int64)
-    labels = rng.integers(0, C, S).astype(np.int32)
-    inst = np.minimum(lengths, K).astype(np.int32)
-    R = int(inst.sum())
-    c = Content(vocab=list(vocab or [f"c{i}" for i in range(C)]), videos=list(videos),
-                video_segments=np.concatenate(([0], np.cumsum(segs_per_video))).astype(np.int64),
-                seg_label=labels, seg_length=lengths, seg_instances=inst, decoder=dec,
-                background=[(vocab or ["c0"])[0]], activities=activities,
-                provenance=provenance if provenance is not None else {"method": "inversion", "settings": {"K": K}})
-    if random:
-        c.random_seed = random_seed
-    else:
-        c.codes, c.code_scale = quantize(rng.standard_normal((R, dec.latent_dim)) * 2, codes_dtype)
-        c.codes_dtype = codes_dtype
-    return c
-
-
-def expected_decode(c: Content, v: int) -> np.ndarray:
-    a, b = int(c.video_segments[v]), int(c.video_segments[v + 1])
-    ro = c.row_offsets()
-    if c.codes is None:
-        z = random_codes(c.random_seed, c.videos[v], int(ro[b] - ro[a]), c.decoder.latent_dim)
-    else:
-        z = c.codes[ro[a]:ro[b]].astype(np.float32)
-        if c.code_scale is not None:
-            z = z * c.code_scale[ro[a]:ro[b], None]
-    return reference_decode(c.decoder, z, c.seg_label[a:b], c.seg_length[a:b], c.seg_instances[a:b])
-
-
-def assert_same_content(a: Content, b: Content) -> None:
-    assert a.vocab == b.vocab and a.videos == b.videos and a.background == b.background
-    assert a.activities == b.activities and a.provenance == b.provenance
-    for name in ("video_segments", "seg_label", "seg_length", "seg_instances"):
-        x, y = getattr(a, name), getattr(b, name)
-        assert np.array_equal(x, y), name
-    assert b.seg_label.dtype == np.int32 and b.seg_length.dtype == np.int64 and b.seg_instances.dtype == np.int32
-    assert a.codes_dtype == b.codes_dtype and a.random_seed == b.random_seed
-    if a.codes is None:
-        assert b.codes is None and b.code_scale is None
-    else:
-        assert b.codes.dtype == a.codes.dtype and np.array_equal(a.codes, b.codes)
-        assert (a.code_scale is None) == (b.code_scale is None)
-        if a.code_scale is not None:
-            assert np.array_equal(a.code_scale, b.code_scale)
-    da, db = a.decoder, b.decoder
-    assert (da.kind, da.feature_dim, da.latent_dim, da.num_classes, da.hidden, da.activation, da.weights_dtype) == \
-        (db.kind, db.feature_dim, db.latent_dim, db.num_classes, db.hidden, db.activation, db.weights_dtype)
-    assert sorted(da.weights) == sorted(db.weights)
-    for k in da.weights:
-        assert db.weights[k].dtype == da.weights[k].dtype and np.array_equal(da.weights[k], db.weights[k])
-    assert da.sha256() == db.sha256()
-
-
 def check_roundtrip(c: Content, path: Path) -> None:
     write_container(c, path, force=True)
     with tascodec.open(path) as r:
@@ -113,7 +44,7 @@ def check_roundtrip(c: Content, path: Path) -> None:
             assert np.array_equal(r.labels(v), np.repeat(c.seg_label[a:b], c.seg_length[a:b]))
             x = r.decode(name)
             assert x.dtype == np.float32 and x.shape == (int(lng.sum()), c.decoder.feature_dim)
-            np.testing.assert_allclose(x, expected_decode(c, v), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(x, reference_frames(c, v), rtol=1e-5, atol=1e-5)
         assert r.verify() == []
 
 
@@ -312,26 +243,6 @@ def test_provenance_numpy_scalars_become_json(tmp_path):
 
 
 # --- hostile and broken files --------------------------------------------------------------
-def entries_of(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as zf:
-        return {i.filename: zf.read(i) for i in zf.infolist()}
-
-
-def rezip(entries: dict[str, bytes], path: Path, method=zipfile.ZIP_STORED) -> Path:
-    with zipfile.ZipFile(path, "w", method) as zf:
-        for k, v in entries.items():
-            zf.writestr(k, v)
-    return path
-
-
-def edit_root(path: Path, out: Path, fn) -> Path:
-    e = entries_of(path)
-    doc = json.loads(e["zarr.json"])
-    fn(doc["attributes"]["tasz"])
-    e["zarr.json"] = json.dumps(doc).encode()
-    return rezip(e, out)
-
-
 @pytest.fixture
 def good(tmp_path) -> Path:
     return write_container(make_content(codes_dtype="int8"), tmp_path / "good.tasz")
@@ -449,20 +360,6 @@ def test_chunk_checksums(good, tmp_path):
     spec = ArraySpec("segments/length", (3,), "int64", 3)  # wrong chunk size, correct checksum
     with pytest.raises(CorruptData, match="declares"):
         open_container(rezip(dict(e, **{key: encode_chunk(np.ones(3, np.int64), spec, 3)}), tmp_path / "s.tasz"))
-
-
-def write_unchecked(c: Content, path: Path, num_frames=None, row_offset=None) -> Path:
-    """Write without the writer's checks (to build invalid files with valid checksums)."""
-    def lenient(content):
-        lng, vs = np.asarray(content.seg_length, np.int64), np.asarray(content.video_segments, np.int64)
-        cs = np.concatenate(([0], np.cumsum(lng)))
-        vs = np.clip(vs, 0, lng.size)
-        nf = cs[vs[1:]] - cs[vs[:-1]]
-        ro = np.concatenate(([0], np.cumsum(content.seg_instances, dtype=np.int64)))
-        return (nf if num_frames is None else num_frames), (ro if row_offset is None else row_offset)
-
-    with mock.patch.object(writer_mod, "check_content", lenient):
-        return write_container(c, path, force=True)
 
 
 @pytest.mark.parametrize("edit, kw, match", [

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from tascodec.cli.main import cli
 from tascodec.container import write_container
-from test_container import make_content
+from helpers import make_content
 
 
 def run(*args):

@@ -13,22 +13,7 @@ from tascodec.decode import decode_segments, decode_video, iter_decode_segments,
 from tascodec.decode.plan import frame_span, segment_starts
 from tascodec.decode.reference import reference_decode
 from tascodec.data.segments import frame_layout
-
-D, d, C, H = 40, 12, 5, 32
-
-
-def mlp_decoder(rng, c_scale=1.0, D=D, d=d, C=C, H=H) -> Decoder:
-    """A random decoder; ``c_scale`` grows the coherence weights so that many hidden units switch."""
-    w1 = rng.standard_normal((H, d + C + 1)).astype(np.float32) / np.sqrt(d)
-    w1[:, -1] *= c_scale
-    weights = dict(w1=w1, b1=rng.standard_normal(H).astype(np.float32) * 0.2,
-                   w2=rng.standard_normal((D, H)).astype(np.float32) / np.sqrt(H),
-                   b2=rng.standard_normal(D).astype(np.float32) * 0.1,
-                   mean=rng.standard_normal(D).astype(np.float32),
-                   std=(rng.random(D) + 0.5).astype(np.float32))
-    weights = {k: v.astype(np.float32) for k, v in weights.items()}
-    return Decoder("mlp", D, d, C, H, weights=weights)
-
+from helpers import DEC_C as C, DEC_D as D, DEC_d as d, mlp_decoder, write_test_container
 
 def video(rng, S=30, K=4, max_len=60, width=d):
     lengths = rng.integers(1, max_len, S).astype(np.int64)
@@ -215,35 +200,6 @@ def test_numpy_path_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def write_test_container(path, *, seed=0, videos=("a", "b_2", "c"), kind="mlp", split=None, activities=None,
-                         c_scale=4.0, K=4, vocab=None):
-    """A small real ``.tasz`` (via the writer) for the decode, CLI and Dataset tests; returns the path."""
-    from tascodec.container.content import Content
-    from tascodec.container.writer import write_container
-
-    rng = np.random.default_rng(seed)
-    dec = mlp_decoder(rng, c_scale) if kind == "mlp" else Decoder("repeat", D, D, C)
-    width = d if kind == "mlp" else D
-    labels, lengths, instances, offsets = [], [], [], [0]
-    for i, _ in enumerate(videos):
-        S = 2 + 3 * i
-        lengths.append(rng.integers(1, 30, S))
-        labels.append(rng.integers(0, C, S))
-        instances.append(np.minimum(lengths[-1], K))
-        offsets.append(offsets[-1] + S)
-    cat = np.concatenate
-    instances = cat(instances).astype(np.int32)
-    vocab = vocab or [f"action_{j}" if j else "background" for j in range(C)]
-    content = Content(vocab=list(vocab), videos=list(videos),
-                      video_segments=np.asarray(offsets, np.int64), seg_label=cat(labels).astype(np.int32),
-                      seg_length=cat(lengths).astype(np.int64), seg_instances=instances, decoder=dec,
-                      codes=rng.standard_normal((int(instances.sum()), width)).astype(np.float32),
-                      background=["background"], activities=activities,
-                      provenance={} if split is None else {"split": split})
-    write_container(content, path)
-    return path
 
 
 @pytest.mark.parametrize("kind", ["mlp", "repeat"])

@@ -12,7 +12,7 @@ from tascodec.cli.main import cli
 from tascodec.data.layout import read_dataset
 from tascodec.decode import export
 from tascodec.errors import UsageError
-from test_decode import write_test_container
+from helpers import write_test_container
 
 
 def run(*args):

@@ -12,7 +12,7 @@ import pytest
 import tascodec
 from tascodec.container import write_container
 from tascodec.errors import CorruptData, InvalidStructure, UnsupportedVersion
-from test_container import edit_root, entries_of, make_content, rezip
+from helpers import edit_root, entries_of, make_content, rezip
 
 KEY = "segments/length/c/0"
 

@@ -15,7 +15,7 @@ from tascodec.container import write_container
 from tascodec.container.layout import MAX_JSON_DEPTH
 from tascodec.container.meta import MAX_SAMPLE_RATE, MAX_SPLIT, PROVENANCE_DEPTH
 from tascodec.container.names import MAX_NAME_BYTES
-from test_container import make_content
+from helpers import make_content
 
 
 def edge_file(tmp_path):

@@ -12,8 +12,7 @@ from tascodec.cli.main import cli
 from tascodec.container import write_container
 from tascodec.container.layout import MAX_JSON_DEPTH
 from tascodec.errors import InvalidStructure, LimitExceeded, TaszFormatError
-from helpers import bounded
-from test_container import edit_root, entries_of, make_content, rezip
+from helpers import bounded, edit_root, entries_of, make_content, rezip
 
 
 def run(*args):

@@ -10,7 +10,7 @@ from tascodec.container import names as names_mod
 from tascodec.container import write_container
 from tascodec.container.names import MAX_NAME_BYTES, name_problem, safe_text
 from tascodec.errors import InvalidStructure
-from test_container import edit_root, make_content
+from helpers import edit_root, make_content
 
 
 @pytest.mark.parametrize("bad", [

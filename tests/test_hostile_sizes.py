@@ -16,8 +16,7 @@ import tascodec
 from tascodec.container import write_container
 from tascodec.container.layout import MAX_FRAMES, array_doc
 from tascodec.errors import LimitExceeded, TaszFormatError
-from helpers import bounded
-from test_container import entries_of, make_content, write_unchecked
+from helpers import bounded, entries_of, make_content, write_unchecked
 
 _ZEROS: dict[int, bytes] = {}
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from tascodec.cli.main import cli
 from tascodec.container import write_container
 from tascodec.container.names import UNSAFE
-from test_container import edit_root, make_content
+from helpers import edit_root, make_content
 
 EVIL = "\x1b[2J\x1b]0;pwned\x07\x9b31m\x7f\u202e\u2066\u2028"
 

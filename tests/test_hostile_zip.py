@@ -14,7 +14,7 @@ import tascodec
 from tascodec.container import write_container
 from tascodec.container import zipio
 from tascodec.errors import CorruptData, InvalidStructure, LimitExceeded, TaszFormatError
-from test_container import entries_of, make_content
+from helpers import entries_of, make_content
 
 EOCD = struct.Struct("<4s4H2LH")
 

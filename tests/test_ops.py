@@ -6,54 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tascodec.container.content import Content, Decoder
-from tascodec.container.quant import quantize
-from tascodec.container.normative import random_codes
-from tascodec.decode.reference import reference_decode
+from tascodec.container.content import Content
 from tascodec.errors import UsageError
+from helpers import make_subset_content, reference_frames
 from tascodec.subsetting import (activities_of, content_sequences, merge_contents, safe_file_name, split_by_activity,
                              subset_content)
-
-
-def make_content(seed=0, *, videos=6, kind="mlp", codes_dtype="float32", random=False, C=5, D=4, d=3, H=6,
-                 K=3, prefix="v", activities=True, decoder_seed=0, background=("c0",)) -> Content:
-    """A small valid content: ``videos`` videos of 0-5 segments each."""
-    rng = np.random.default_rng(seed)
-    drng = np.random.default_rng(decoder_seed)
-    if kind == "repeat":
-        dec = Decoder("repeat", D, D, C, 0)
-    else:
-        shapes = {"w1": (H, d + C + 1), "b1": (H,), "w2": (D, H), "b2": (D,), "mean": (D,), "std": (D,)}
-        dec = Decoder("mlp", D, d, C, H, weights={k: drng.standard_normal(s).astype(np.float32)
-                                                  for k, s in shapes.items()})
-    nseg = rng.integers(0, 6, videos)
-    S = int(nseg.sum())
-    lengths = rng.integers(1, 9, S).astype(np.int64)
-    inst = np.minimum(lengths, K).astype(np.int32)
-    c = Content(vocab=[f"c{i}" for i in range(C)], videos=[f"{prefix}{i}" for i in range(videos)],
-                video_segments=np.concatenate(([0], np.cumsum(nseg))).astype(np.int64),
-                seg_label=rng.integers(0, C, S).astype(np.int32), seg_length=lengths, seg_instances=inst,
-                decoder=dec, background=list(background),
-                activities=[f"a{i % 3}" for i in range(videos)] if activities else None,
-                provenance={"dataset": "toy", "method": "inversion", "settings": {"K": K}})
-    if random:
-        c.random_seed = 11
-    else:
-        c.codes, c.code_scale = quantize(rng.standard_normal((int(inst.sum()), dec.latent_dim)), codes_dtype)
-        c.codes_dtype = codes_dtype
-    return c
-
-
-def decode(c: Content, v: int) -> np.ndarray:
-    a, b = int(c.video_segments[v]), int(c.video_segments[v + 1])
-    ro = c.row_offsets()
-    if c.codes is None:
-        z = random_codes(c.random_seed, c.videos[v], int(ro[b] - ro[a]), c.decoder.latent_dim)
-    else:
-        z = c.codes[ro[a]:ro[b]].astype(np.float32)
-        if c.code_scale is not None:
-            z = z * c.code_scale[ro[a]:ro[b], None]
-    return reference_decode(c.decoder, z, c.seg_label[a:b], c.seg_length[a:b], c.seg_instances[a:b])
 
 
 def per_video(c: Content) -> dict:
@@ -82,7 +39,7 @@ cases = st.sampled_from([dict(), dict(codes_dtype="float16"), dict(codes_dtype="
 @settings(max_examples=40, deadline=None)
 @given(cases, st.integers(0, 1000), st.integers(1, 9), st.data())
 def test_subset_keeps_rows_and_decode(opts, seed, V, data):
-    c = make_content(seed, videos=V, **opts)
+    c = make_subset_content(seed, videos=V, **opts)
     keep = data.draw(st.lists(st.integers(0, V - 1), unique=True, max_size=V))
     sub = subset_content(c, keep, operation={"strategy": "diverse"})
     check_valid(sub)
@@ -90,7 +47,7 @@ def test_subset_keeps_rows_and_decode(opts, seed, V, data):
     before, after = per_video(c), per_video(sub)
     assert after == {c.videos[i]: before[c.videos[i]] for i in keep}
     for j, i in enumerate(keep):
-        assert np.array_equal(decode(sub, j), decode(c, i))  # bit-identical frames
+        assert np.array_equal(reference_frames(sub, j), reference_frames(c, i))  # bit-identical frames
     assert sub.decoder.sha256() == c.decoder.sha256()
     op = sub.provenance["operations"][-1]
     assert op == {"op": "subset", "strategy": "diverse", "videos": len(keep), "source_videos": V}
@@ -100,7 +57,7 @@ def test_subset_keeps_rows_and_decode(opts, seed, V, data):
 @settings(max_examples=40, deadline=None)
 @given(cases, st.integers(0, 1000), st.integers(1, 9), st.data())
 def test_subset_then_merge_round_trips(opts, seed, V, data):
-    c = make_content(seed, videos=V, **opts)
+    c = make_subset_content(seed, videos=V, **opts)
     keep = data.draw(st.lists(st.integers(0, V - 1), unique=True, min_size=1, max_size=V))
     rest = [i for i in range(V) if i not in keep]
     parts = [subset_content(c, keep)] + ([subset_content(c, rest)] if rest else [])
@@ -110,33 +67,33 @@ def test_subset_then_merge_round_trips(opts, seed, V, data):
     assert per_video(merged) == per_video(c)
     back = subset_content(merged, [merged.videos.index(v) for v in c.videos])
     for v in range(V):
-        assert np.array_equal(decode(back, v), decode(c, v))
+        assert np.array_equal(reference_frames(back, v), reference_frames(c, v))
     assert merged.provenance["dataset"] == "toy" and merged.provenance["operations"][0]["op"] == "merge"
     assert [i["videos"] for i in merged.provenance["operations"][0]["inputs"]] == [len(p.videos) for p in parts]
 
 
 def test_merge_refuses_incompatible_inputs():
-    a = make_content(0, prefix="a")
-    ok = make_content(1, prefix="b")
+    a = make_subset_content(0, prefix="a")
+    ok = make_subset_content(1, prefix="b")
     assert len(merge_contents([a, ok], ["A.tasz", "B.tasz"]).videos) == 12
     cases = [
-        (make_content(1, prefix="b", decoder_seed=5), "different decoder (same architecture, different weights"),
-        (make_content(1, prefix="b", H=7), "hidden 7, not 6"),
-        (make_content(1, prefix="b", kind="repeat"), "kind 'repeat', not 'mlp'"),
-        (make_content(1, prefix="b", codes_dtype="int8"), "int8 codes, not float32 (merge does not requantize"),
-        (make_content(1, prefix="b", random=True), "random codes where the first has stored ones"),
-        (make_content(1, prefix="a"), "video names repeat: 'a0' (A.tasz and B.tasz)"),
-        (make_content(1, prefix="b", background=()), "different background classes"),
+        (make_subset_content(1, prefix="b", decoder_seed=5), "different decoder (same architecture, different weights"),
+        (make_subset_content(1, prefix="b", H=7), "hidden 7, not 6"),
+        (make_subset_content(1, prefix="b", kind="repeat"), "kind 'repeat', not 'mlp'"),
+        (make_subset_content(1, prefix="b", codes_dtype="int8"), "int8 codes, not float32 (merge does not requantize"),
+        (make_subset_content(1, prefix="b", random=True), "random codes where the first has stored ones"),
+        (make_subset_content(1, prefix="a"), "video names repeat: 'a0' (A.tasz and B.tasz)"),
+        (make_subset_content(1, prefix="b", background=()), "different background classes"),
     ]
     for other, msg in cases:
         with pytest.raises(UsageError, match="cannot merge") as e:
             merge_contents([a, other], ["A.tasz", "B.tasz"])
         assert msg in str(e.value) and "B.tasz" in str(e.value), str(e.value)
-    renamed = make_content(1, prefix="b")
+    renamed = make_subset_content(1, prefix="b")
     renamed.vocab = ["c0", "c1", "x", "c3", "c4"]
     with pytest.raises(UsageError, match=r"vocab\[2\] is 'x', not 'c2'"):
         merge_contents([a, renamed], ["A.tasz", "B.tasz"])
-    r1, r2 = make_content(0, prefix="a", random=True), make_content(1, prefix="b", random=True)
+    r1, r2 = make_subset_content(0, prefix="a", random=True), make_subset_content(1, prefix="b", random=True)
     r2.random_seed = 12
     with pytest.raises(UsageError, match="seed 12, not 11"):
         merge_contents([r1, r2])
@@ -145,19 +102,19 @@ def test_merge_refuses_incompatible_inputs():
 
 
 def test_merge_activities_and_provenance():
-    a = make_content(0, prefix="a", activities=False)
-    b = make_content(1, prefix="b")
+    a = make_subset_content(0, prefix="a", activities=False)
+    b = make_subset_content(1, prefix="b")
     b.provenance["dataset"] = "other"
     m = merge_contents([a, b], ["x/A.tasz", "B.tasz"])
     assert m.activities == [None] * 6 + b.activities
     assert "dataset" not in m.provenance and m.provenance["method"] == "inversion"
     inputs = m.provenance["operations"][0]["inputs"]
     assert [i["name"] for i in inputs] == ["A.tasz", "B.tasz"] and inputs[1]["provenance"]["dataset"] == "other"
-    assert merge_contents([a, make_content(2, prefix="c", activities=False)]).activities is None
+    assert merge_contents([a, make_subset_content(2, prefix="c", activities=False)]).activities is None
 
 
 def test_split_by_activity():
-    c = make_content(3, videos=7)
+    c = make_subset_content(3, videos=7)
     parts = split_by_activity(c)
     assert list(parts) == ["a0", "a1", "a2"]
     assert [p.videos for p in parts.values()] == [["v0", "v3", "v6"], ["v1", "v4"], ["v2", "v5"]]
@@ -177,7 +134,7 @@ def test_split_by_activity():
 
 
 def test_subset_content_rejects_bad_indices():
-    c = make_content(0)
+    c = make_subset_content(0)
     for keep in ([6], [-1], [1, 1]):
         with pytest.raises(UsageError):
             subset_content(c, keep)
@@ -186,7 +143,7 @@ def test_subset_content_rejects_bad_indices():
 
 
 def test_content_sequences_drop_background():
-    c = make_content(0, videos=1)
+    c = make_subset_content(0, videos=1)
     c.video_segments = np.array([0, 5])
     c.seg_label = np.array([0, 2, 0, 2, 3], np.int32)
     c.seg_length = c.seg_instances = np.ones(5, np.int32)

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from tascodec.cli.main import cli
-from test_decode import write_test_container
+from helpers import write_test_container
 
 
 def invoke(*args):

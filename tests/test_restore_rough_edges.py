@@ -12,7 +12,7 @@ from tascodec.cli.main import cli
 from tascodec.data.layout import read_dataset
 from tascodec.data.synthetic import synthesize
 from tascodec.errors import DatasetWarning
-from test_decode import write_test_container
+from helpers import write_test_container
 
 
 def run(*args):
@@ -97,7 +97,7 @@ def test_inversion_bar_ends_at_its_total(bars, iters):
     import numpy as np
     import torch
 
-    from test_invert import C, D, d, problem, videos
+    from helpers import INV_C as C, INV_D as D, INV_d as d, inversion_problem as problem, inversion_videos as videos
 
     from tascodec.encoding.invert import invert
     from tascodec.model.tca import TCA

@@ -12,7 +12,7 @@ from tascodec.cli.main import cli
 from tascodec.container import open_container, write_container
 from tascodec.errors import UsageError
 from tascodec.subsetting import split_file, subset_content, subset_dataset, subset_file
-from test_ops import make_content
+from helpers import make_subset_content
 
 
 def run(*args):
@@ -21,7 +21,7 @@ def run(*args):
 
 def write(tmp_path: Path, name: str, **kw) -> Path:
     path = tmp_path / name
-    write_container(make_content(**kw), path, created="2025-01-01T00:00:00Z")
+    write_container(make_subset_content(**kw), path, created="2025-01-01T00:00:00Z")
     return path
 
 
@@ -107,7 +107,7 @@ def test_cli_error_paths(tmp_path):
     r = run("split", a, "-o", a)
     assert r.exit_code == 1 and "not a folder" in r.output
     empty = tmp_path / "empty.tasz"
-    write_container(subset_content(make_content(0), []), empty)
+    write_container(subset_content(make_subset_content(0), []), empty)
     r = run("split", empty, "-o", tmp_path / "none")
     assert r.exit_code == 1 and "no videos to split" in r.output and not (tmp_path / "none").exists()
 
@@ -187,7 +187,7 @@ def test_merge_skip_duplicates_keeps_the_first(tmp_path):
 
 
 def test_merge_refuses_different_sample_rates(tmp_path):
-    c1, c2 = make_content(1, prefix="a"), make_content(2, prefix="b")
+    c1, c2 = make_subset_content(1, prefix="a"), make_subset_content(2, prefix="b")
     c2.provenance["sample_rate"] = 2
     write_container(c1, tmp_path / "r1.tasz")
     write_container(c2, tmp_path / "r2.tasz")

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 import tascodec
 from tascodec.errors import UsageError
 from tascodec.torch import IGNORE_INDEX, TaszDataset, collate
-from test_decode import write_test_container
+from helpers import write_test_container
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tascodec
-from test_container import assert_same_content
+from helpers import assert_same_content
 
 SPEC = Path(__file__).resolve().parent.parent / "spec"
 MANIFEST = json.loads((SPEC / "vectors" / "manifest.json").read_text(encoding="utf-8"))
