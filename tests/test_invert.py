@@ -5,41 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from tascodec.data.segments import frame_layout, instance_counts
+from tascodec.data.segments import instance_counts
 from tascodec.decode.reference import reference_decode
 from tascodec.encoding.invert import METHODS, encoder_means, instance_losses, invert
 from tascodec.encoding.invert_problem import Problem, Targets, project_targets
 from tascodec.model.tca import TCA, train_tca
-
-D, C, d, H, K = 32, 4, 8, 24, 4
-
-
-def videos(seed=0, n=3):
-    """Per video: ``(x (T, D) float32, seg_label, seg_length)``; smooth class-dependent frames."""
-    rng = np.random.default_rng(seed)
-    proto, slope = rng.normal(size=(C, D)), rng.normal(size=(C, D))
-    out = []
-    for _ in range(n):
-        lengths = rng.integers(1, 40, size=8).astype(np.int64)
-        seg_label = rng.integers(0, C, size=lengths.size).astype(np.int32)
-        _, _, c = frame_layout(lengths, lengths)
-        lab = np.repeat(seg_label, lengths)
-        wob = np.sin(np.arange(lab.size)[:, None] * rng.uniform(0.05, 0.3, D))
-        x = proto[lab] + c[:, None] * slope[lab] + 0.3 * wob + 0.05 * rng.normal(size=(lab.size, D))
-        out.append((x.astype(np.float32), seg_label, lengths))
-    return out
-
-
-def problem(vids):
-    """Concatenated ``x, row, row_label, c`` over videos (rows offset per video), as the pipeline builds."""
-    xs, rows, labels, cs, off = [], [], [], [], 0
-    for x, seg_label, lengths in vids:
-        counts = instance_counts(lengths, K)
-        seg, row, c = frame_layout(lengths, counts)
-        xs.append(x), rows.append(row + off), cs.append(c)
-        labels.append(np.repeat(seg_label, counts))
-        off += int(counts.sum())
-    return np.concatenate(xs), np.concatenate(rows), np.concatenate(labels).astype(np.int64), np.concatenate(cs)
+from helpers import INV_C as C, INV_D as D, INV_H as H, INV_K as K, INV_d as d
+from helpers import inversion_problem as problem, inversion_videos as videos
 
 
 @pytest.fixture(scope="module")
