@@ -1,4 +1,10 @@
-"""``tasz encode DATA_DIR -o OUT.tasz``: condense a TAS dataset into a ``.tasz`` container."""
+"""``tasz encode DATA_DIR -o OUT.tasz``: condense a TAS dataset into a ``.tasz`` container.
+
+The options are the settings of ``tascodec.encoding.config.EncodeConfig``: their names, types,
+``Choice``\\ s, defaults and help come from its fields. A setting whose default is automatic or the
+preset's (its ``note``, shown in brackets) is left unset unless given. ``SPELLING`` holds the few
+places where the command line differs from ``--setting-name VALUE``.
+"""
 from __future__ import annotations
 
 import os
@@ -6,81 +12,78 @@ from pathlib import Path
 
 import click
 
-from tascodec.encoding import defaults as D
+from tascodec.encoding import config as C
 
-METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
+# How the command line spells or means a setting, where not plainly "--setting-name VALUE".
+# "negate": the flag's name (it sets the setting to False); "more": added to the help.
+SPELLING: dict[str, dict] = {
+    "K": {"decls": ("-K", "--K")},
+    "method": {"more": " [pca with --target-bytes/--target-ratio]"},
+    "sample_rate": {"note": "a recognised benchmark's convention (50Salads: 2), else 1"},
+    "background": {"default": ("auto",),
+                   "help": "Background class name (repeatable); auto: a recognised benchmark's (GTEA background, "
+                           "50Salads action_start/action_end, Breakfast SIL), else 'background' if in mapping.txt; "
+                           "none: no background class"},
+    "activity_pattern": {"note": "a recognised benchmark's"},
+    "force": {"decls": ("-f", "--force")},
+    "progress": {"negate": "quiet", "decls": ("-q", "--quiet"), "help": "No progress bars, no summary"},
+    "resume": {"negate": "no_resume", "decls": ("--no-resume",),
+               "help": "Discard a checkpoint of an interrupted encode"},
+}
+
+
+class _Size(click.ParamType):
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        return value if isinstance(value, int) else parse_size(value)
+
+
+_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, Path: click.Path(path_type=Path)}
+
+
+def _option(setting: C.Setting):
+    """The click option of one config setting."""
+    spell, meta = SPELLING.get(setting.name, {}), setting.metadata
+    decls = spell.get("decls", ("--" + setting.name.replace("_", "-"),))
+    help_text = spell.get("help", meta["help"]) + spell.get("more", "")
+    if "negate" in spell:
+        return click.option(*decls, spell["negate"], is_flag=True, help=help_text + ".")
+    if setting.type is bool:
+        return click.option(*decls, setting.name, is_flag=True, help=help_text + ".")
+    kw: dict = {}
+    if meta["choices"] is not None:
+        kw["type"] = click.Choice(meta["choices"])
+    elif setting.name == "target_bytes":
+        kw["type"] = _Size()
+    elif setting.type is tuple:
+        kw["multiple"] = True
+    else:
+        kw["type"] = _TYPES[setting.type]
+    note = spell.get("note", meta["note"])
+    if "default" in spell:
+        kw.update(default=spell["default"], show_default=True)
+    elif note is not None or setting.default is None:
+        kw["default"] = None  # unset: the automatic or the preset's value
+        if note is not None:
+            help_text += f" [{note}]"
+    else:
+        kw.update(default=setting.default, show_default=True)
+    return click.option(*decls, setting.name, help=help_text + ".", **kw)
+
+
+def _with_settings(f):
+    for setting in reversed([s for s in C.settings() if s.metadata["cli"]]):
+        f = _option(setting)(f)
+    return f
 
 
 @click.command("encode")
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None,
               help="Output file (default: <dataset name>.tasz in the current folder).")
-@click.option("--labels", type=click.Path(path_type=Path), default=None,
-              help="Folder with groundTruth/, mapping.txt and splits/ when the features live apart.")
-@click.option("--split", type=int, default=1, show_default=True, help="Split number of the bundles.")
-@click.option("--part", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
-              help="Which part of the split to encode.")
-@click.option("--sample-rate", type=int, default=None,
-              help="Keep every n-th frame [a recognised benchmark's convention (50Salads: 2), else 1].")
-@click.option("--background", multiple=True, default=("auto",), show_default=True,
-              help="Background class name (repeatable); auto: a recognised benchmark's (GTEA background, "
-                   "50Salads action_start/action_end, Breakfast SIL), else 'background' if in mapping.txt; "
-                   "none: no background class.")
-@click.option("--activity-pattern", default=None,
-              help="Regex whose first group is a video's activity [a recognised benchmark's].")
-@click.option("--trim", is_flag=True, help="Truncate videos whose feature and label lengths differ.")
-@click.option("--method", type=click.Choice(METHODS), default="inversion", show_default=True,
-              help="inversion | encoded (encoder means) | tca (random codes) | mean | coreset | pca "
-                   "(a transform codec: principal components, codes interpolated in time) [pca with "
-                   "--target-bytes/--target-ratio].")
-@click.option("-K", "--K", "K", type=int, default=D.K, show_default=True, help="Instances per segment.")
-@click.option("--ratio", type=float, default=1.0, show_default=True,
-              help="Fraction of videos to keep (diverse subset).")
-@click.option("--latent-dtype", type=click.Choice(["float32", "float16", "int8"]), default=None,
-              help="Storage type of the codes [float16; pca: int8].")
-@click.option("--weights-dtype", type=click.Choice(["float32", "float16", "int8"]), default=None,
-              help="Storage type of the decoder weights [float16: half the bytes of float32; pca: int8, "
-                   "which only pca can use].")
-@click.option("--target-bytes", type=str, default=None,
-              help="Byte budget of the whole file, e.g. 12MB, 500KB, 1.5GiB: method pca measures its "
-                   "configurations on a sample and writes the least-error one that fits.")
-@click.option("--target-ratio", type=float, default=None,
-              help="Byte budget as a share of the raw float32 features, e.g. 0.001 (see --target-bytes).")
-@click.option("--frames-per-code", type=int, default=None,
-              help=f"pca: one code per this many frames of a segment [{D.PCA_FRAMES_PER_CODE}].")
-@click.option("--levels", type=int, default=None,
-              help=f"pca, int8 codes: quantisation levels per sign, 1..127 [{D.PCA_LEVELS}].")
-@click.option("--epochs", type=int, default=None,
-              help=f"TCA training epochs (wins over --train-steps) [preset: {D.FAST['epochs']}, capped at the "
-                   "step budget].")
-@click.option("--train-steps", type=int, default=None,
-              help=f"TCA training budget in optimizer steps [preset: {D.FAST['train_steps']}, or "
-                   f"{D.FAST['epochs']} epochs if fewer].")
-@click.option("--iters", type=int, default=None, help=f"Inversion iterations [preset: {D.FAST['iters']}].")
-@click.option("--lr", type=float, default=None, help=f"Inversion learning rate [preset: {D.FAST['lr']}].")
-@click.option("--batch-size", type=int, default=None, help=f"Training minibatch [preset: {D.FAST['batch_size']}].")
-@click.option("--hidden", type=int, default=None, help=f"Hidden width of the TCA MLPs [{D.HIDDEN}].")
-@click.option("--latent-dim", type=int, default=None,
-              help=f"Latent size d [{D.LATENT}; pca: {D.PCA_COMPONENTS} components].")
-@click.option("--kl-weight", type=float, default=1.0, show_default=True, help="Weight of the KL term.")
-@click.option("--init", type=click.Choice(["encoder", "random"]), default=None,
-              help="Inversion start: encoder means, or random [encoder; random with --model].")
-@click.option("--optimizer", default="adam", show_default=True, help="Inversion optimiser: adam | sgd.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed. On CPU the same seed, data, settings and torch thread count give the same "
-                   "decoder and codes, bit for bit (CUDA runs may differ slightly).")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1, ... [cuda if available].")
-@click.option("--model", type=click.Path(path_type=Path), default=None,
-              help="Reuse the decoder of this .tasz (no training).")
-@click.option("--preset", type=click.Choice(["fast", "paper"]), default=None,
-              help="fast (default): measured quick settings; paper: 7.5K epochs, 10K iterations.")
-@click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
-@click.option("--no-resume", is_flag=True, help="Discard a checkpoint of an interrupted encode.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars, no summary.")
-def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pattern, trim, method, K,
-        ratio, latent_dtype, weights_dtype, epochs, train_steps, iters, lr, batch_size, hidden, latent_dim,
-        kl_weight, init, optimizer, seed, device, model, preset, force, no_resume, quiet, target_bytes,
-        target_ratio, frames_per_code, levels):
+@_with_settings
+def cmd(data_dir, out, quiet, no_resume, **settings):
     """Encode the TAS dataset at DATA_DIR (MS-TCN layout) into a .tasz container.
 
     Interrupted encodes resume when the same command is run again. Under torchrun, training is
@@ -89,28 +92,22 @@ def cmd(data_dir, out, labels, split, part, sample_rate, background, activity_pa
     from tascodec.data.known import background_choice, dataset_defaults
     from tascodec.encoding.pipeline import encode
 
-    if target_bytes is not None:
-        target_bytes = parse_size(target_bytes)
+    settings.update(progress=not quiet, resume=not no_resume)
     ctx = click.get_current_context()
-    if (target_bytes is not None or target_ratio is not None) and \
+    if (settings["target_bytes"] is not None or settings["target_ratio"] is not None) and \
             ctx.get_parameter_source("method") == click.core.ParameterSource.DEFAULT:
-        method = "pca"  # the method with rate control
+        settings["method"] = "pca"  # the method with rate control
 
-    chosen = dataset_defaults(data_dir, labels, background=background_choice(background),
-                              activity_pattern=activity_pattern, sample_rate=sample_rate)
+    labels = settings["labels"]
+    chosen = dataset_defaults(data_dir, labels, background=background_choice(settings["background"]),
+                              activity_pattern=settings["activity_pattern"], sample_rate=settings["sample_rate"])
     if chosen.note and not quiet and int(os.environ.get("RANK", "0")) == 0:
         click.echo(chosen.note, err=True)
-    background, activity_pattern, sample_rate = chosen.background, chosen.activity_pattern, chosen.sample_rate
+    settings.update(background=chosen.background, activity_pattern=chosen.activity_pattern,
+                    sample_rate=chosen.sample_rate)
     if out is None:
         out = Path(Path(labels if labels is not None else data_dir).resolve().name + ".tasz")
-    path = encode(data_dir, out, labels=labels, split=split, part=part, sample_rate=sample_rate,
-                  background=background, activity_pattern=activity_pattern, trim=trim, method=method, K=K,
-                  ratio=ratio, latent_dtype=latent_dtype, weights_dtype=weights_dtype, epochs=epochs,
-                  train_steps=train_steps, iters=iters, lr=lr, batch_size=batch_size, hidden=hidden,
-                  latent_dim=latent_dim, kl_weight=kl_weight, init=init, optimizer=optimizer, seed=seed,
-                  device=device, model=model, target_bytes=target_bytes, target_ratio=target_ratio,
-                  frames_per_code=frames_per_code, levels=levels,
-                  preset=preset, force=force, progress=not quiet, resume=not no_resume)
+    path = encode(data_dir, out, **settings)
     if quiet or int(os.environ.get("RANK", "0")) != 0:
         return
     click.echo(summary(path))

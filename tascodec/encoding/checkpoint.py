@@ -38,6 +38,15 @@ LOCK = "lock"
 _HELD: dict[str, list] = {}  # lock path -> [fd, users]: one flock per output and process
 
 
+def fingerprint(config, ds, **facts) -> dict[str, Any]:
+    """What a saved state must match to be resumed: the settings of the resolved ``config`` (an
+    ``EncodeConfig``) marked ``fingerprint`` (those that shape the result, but the codes' storage
+    type, which only the final quantisation uses), the ``facts`` the encode learned (the reused
+    decoder's digest, the byte budget) and the identity of the dataset ``ds``."""
+    return {**config.values("fingerprint"), **facts, "dataset": ds.name, "labels_sha256": ds.labels_hash(),
+            "feature_dim": ds.feature_dim, "frames": ds.total_frames}
+
+
 class Checkpoint:
     """The checkpoint folder of one output file.
 

@@ -1,4 +1,5 @@
-"""Every encode default, in one place (no torch): the library, the CLI's help texts, provenance and
+"""Every encode default, in one place (no torch): the configuration (``config.EncodeConfig``, its
+presets ``FAST`` and ``PAPER``), hence the library, the CLI's options and help texts, provenance and
 the benchmarks read them from here.
 
 Measured choices (figures in the README and the benchmarks named):
@@ -25,6 +26,14 @@ K = 8  # instances per segment
 PCA_COMPONENTS = 128
 PCA_FRAMES_PER_CODE = 4
 PCA_LEVELS = 127
+
+# Memory bounds of an encode (bytes / frames; at D = 2048 a frame is 8 KiB as float32): with these,
+# ``pipeline.memory_bound`` gives 3.0 GiB for Breakfast split 1 at 2048-d in one process (measured
+# peaks: README "Encoding at scale"). Runtime settings: not recorded in provenance.
+CACHE_BYTES = 1 << 30  # standardized features kept in RAM between epochs, per node
+BUFFER_FRAMES = 1 << 16  # training shuffle buffer (512 MiB at D = 2048)
+CHUNK_FRAMES = 1 << 15  # frames inverted together (256 MiB at D = 2048)
+CHECKPOINT_SECONDS = 30.0  # minimum time between training checkpoints
 
 # Presets: settings not given explicitly come from here. "fast" is the default. Training stops at
 # "epochs" or "train_steps" optimizer steps, whichever comes first; an explicit --epochs alone (or

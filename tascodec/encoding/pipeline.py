@@ -18,143 +18,73 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from .. import __version__
 from .._io import check_writable
-from ..container.content import CODE_DTYPES, WEIGHT_DTYPES, Content, Decoder
+from ..container.content import Content, Decoder
 from ..container.quant import quantize
 from ..container.writer import utc_now
-from ..data.layout import PARTS, TASDataset, read_dataset
+from ..data.layout import TASDataset, read_dataset
 from ..errors import UsageError
-from ..model.tca import DEFAULT_HIDDEN, DEFAULT_LATENT, TCA, train_tca
+from ..model.tca import TCA, train_tca
 from . import defaults, distributed
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, fingerprint
+from .config import METHODS, REPEAT_METHODS, EncodeConfig, from_options  # noqa: F401 - METHODS re-exported
 from .frames import (FrameStore, chunk_videos, feature_stats, load_chunk, steps_per_epoch, training_batches,
                      video_tables)
-from .invert import DEFAULT_LR, OPTIMIZERS, encoder_means, invert
+from .invert import DEFAULT_LR, encoder_means, invert
 
-METHODS = ("inversion", "encoded", "tca", "mean", "coreset", "pca")
-REPEAT_METHODS = ("mean", "coreset")  # codes are frames: no prior, no normalisation
-PCA_COMPONENTS, PCA_FRAMES_PER_CODE = defaults.PCA_COMPONENTS, defaults.PCA_FRAMES_PER_CODE
-INITS = ("encoder", "random")
-TRAIN_LR = defaults.TRAIN_LR
 TRAIN_STEPS = defaults.TRAIN_STEPS
 PRESETS = defaults.PRESETS  # settings not given explicitly come from here; "fast" is the default
 
-# Memory bounds (bytes / frames; at D = 2048 a frame is 8 KiB as float32). With these, ``memory_bound``
-# gives 3.0 GiB for Breakfast split 1 at 2048-d in one process (5.3 GiB with the former 2 GiB cache,
-# 1 GiB buffer and 512 MiB chunks); measured peaks: README "Encoding at scale".
-CACHE_BYTES = 1 << 30  # standardized features kept in RAM between epochs, per node
-BUFFER_FRAMES = 1 << 16  # training shuffle buffer (512 MiB at D = 2048)
-CHUNK_FRAMES = 1 << 15  # frames inverted together (256 MiB at D = 2048)
+# Memory bounds (defaults.CACHE_BYTES ..): ``memory_bound`` gives 3.0 GiB for Breakfast split 1 at
+# 2048-d in one process (5.3 GiB with the former 2 GiB cache, 1 GiB buffer and 512 MiB chunks);
+# measured peaks: README "Encoding at scale".
+CACHE_BYTES, BUFFER_FRAMES, CHUNK_FRAMES = defaults.CACHE_BYTES, defaults.BUFFER_FRAMES, defaults.CHUNK_FRAMES
 BASE_BYTES = 300 << 20  # python, numpy, torch and tascodec loaded (measured 224 MiB)
-CHECKPOINT_SECONDS = 30.0  # minimum time between training checkpoints
 
 
-@dataclass
-class Settings:
-    """Every setting that shapes the result (recorded in the container's provenance)."""
-
-    method: str
-    K: int | None
-    ratio: float
-    latent_dtype: str
-    weights_dtype: str | None
-    epochs: int | None
-    iters: int | None
-    lr: float | None
-    train_lr: float | None
-    batch_size: int | None
-    hidden: int | None
-    latent_dim: int | None
-    kl_weight: float | None
-    init: str | None
-    optimizer: str | None
-    seed: int
-    preset: str
-    model: str | None = None  # sha256 of a reused decoder
-    train_steps: int | None = None  # optimizer-step budget (None: epochs alone)
-    frames_per_code: int | None = None  # method pca: one code per this many frames of a segment
-    levels: int | None = None  # method pca, int8 codes: quantisation levels per sign (<= 127)
-    target: dict | None = None  # method pca: the byte budget rate control met ({"bytes"|"ratio": ...})
-
-
-def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", sample_rate: int = 1,
-           background: Sequence[str] = ("background",), activity_pattern: str | None = None,
-           trim: bool = False, method: str = "inversion", K: int = defaults.K, ratio: float = 1.0,
-           latent_dtype: str | None = None, weights_dtype: str | None = None, epochs: int | None = None,
-           train_steps: int | None = None, iters: int | None = None, lr: float | None = None,
-           batch_size: int | None = None, hidden: int | None = None, latent_dim: int | None = None,
-           kl_weight: float = 1.0, frames_per_code: int | None = None, levels: int | None = None,
-           target_bytes: int | None = None, target_ratio: float | None = None,
-           init: str | None = None, optimizer: str = "adam", seed: int = 0, device: str | None = None,
-           model=None, preset: str | None = None, force: bool = False, progress: bool = True,
-           resume: bool = True, checkpoint_every: float = CHECKPOINT_SECONDS,
-           cache_bytes: int = CACHE_BYTES, buffer_frames: int = BUFFER_FRAMES,
-           chunk_frames: int = CHUNK_FRAMES) -> Path:
+def encode(data_dir, out, config: EncodeConfig | None = None, **overrides) -> Path:
     """Encode the TAS dataset at ``data_dir`` into the container ``out``; returns ``out``.
 
-    Dataset options (``labels`` .. ``trim``) are those of ``tascodec.data.layout.read_dataset``.
-    ``method``: ``inversion`` (codes optimised against the frozen decoder), ``encoded`` (the
-    encoder's mean per instance), ``tca`` (no codes: random at decode time), ``mean`` / ``coreset``
-    (an instance's mean frame / the frame nearest it), ``pca`` (a transform codec: ``latent_dim``
-    principal components, one code per ``frames_per_code`` frames of a segment, interpolated in time;
-    int8 codes at ``levels`` levels). ``target_bytes`` / ``target_ratio`` (a share of the raw
-    float32 features): rate control for ``pca``, which then measures and picks ``latent_dim``,
-    ``frames_per_code``, ``levels`` and ``weights_dtype`` (see ``ratecontrol``). ``K``: instances per segment. ``ratio``:
-    fraction of videos kept (diverse subset). ``epochs`` / ``train_steps``: the training budget,
-    whichever ends first (default: the preset's, 30 epochs or 2,000 steps for ``fast``); giving only
-    one of them drops the other, and explicit ``epochs`` win over ``train_steps``. ``preset``: ``fast``
-    (default) or ``paper``; options given explicitly override it. ``model``: a ``.tasz`` whose
-    decoder is reused (no training). ``weights_dtype`` defaults to float16 (or the reused
-    decoder's). ``init`` defaults to ``encoder`` (``random`` when there is no encoder, i.e. with
-    ``model``). ``device`` defaults to cuda when available. ``resume``: continue from a matching
-    checkpoint (``False`` discards it).
+    ``config``: an ``EncodeConfig`` (``tascodec.encoding.config``; default: the ``preset``
+    keyword's, ``FAST`` unless ``preset="paper"``). ``overrides``: any of its settings by flat name
+    (``K=4``, ``method="pca"``, ``epochs=..``), replacing the config's; ``None`` counts as not given,
+    and ``epochs`` alone (or ``train_steps`` alone) replaces both parts of the training budget.
+    The settings and their checks are documented on the config's fields: dataset options
+    (``labels`` .. ``trim``, those of ``tascodec.data.layout.read_dataset``); ``method``:
+    ``inversion`` (codes optimised against the frozen decoder), ``encoded`` (the encoder's mean per
+    instance), ``tca`` (no codes: random at decode time), ``mean`` / ``coreset`` (an instance's mean
+    frame / the frame nearest it), ``pca`` (a transform codec: ``latent_dim`` principal components,
+    one code per ``frames_per_code`` frames of a segment, interpolated in time; int8 codes at
+    ``levels`` levels); ``target_bytes`` / ``target_ratio`` (a share of the raw float32 features):
+    rate control for ``pca``, which then measures and picks ``latent_dim``, ``frames_per_code``,
+    ``levels`` and ``weights_dtype`` (see ``ratecontrol``); ``K``: instances per segment;
+    ``ratio``: fraction of videos kept (diverse subset); ``model``: a ``.tasz`` whose decoder is
+    reused (no training); ``weights_dtype`` defaults to float16 (or the reused decoder's); ``init``
+    to ``encoder`` (``random`` with ``model``); ``device`` to cuda when available; ``resume``:
+    continue from a matching checkpoint (``False`` discards it).
 
     Raises ``DatasetError`` for bad data and ``UsageError`` for bad options or an existing
     output (unless ``force``); nothing is ever left at ``out`` unless the encode succeeded.
     """
     started = time.monotonic()
     out = Path(out)
-    settings = _resolve(method=method, K=K, ratio=ratio, latent_dtype=latent_dtype,
-                        weights_dtype=weights_dtype, epochs=epochs, train_steps=train_steps, iters=iters,
-                        lr=lr, batch_size=batch_size, hidden=hidden, latent_dim=latent_dim,
-                        kl_weight=kl_weight, init=init, optimizer=optimizer, seed=seed, preset=preset,
-                        model=model, frames_per_code=frames_per_code, levels=levels)
-    if part not in PARTS:
-        raise UsageError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
-    if target_bytes is not None or target_ratio is not None:
-        if method != "pca":
-            raise UsageError(f"a byte budget is met by method pca's measured search; method {method!r} "
-                             "has no rate control (use method pca)")
-        if target_bytes is not None and target_ratio is not None:
-            raise UsageError("give a target size or a target ratio, not both")
-        _check(target_bytes, "target bytes", lambda v: v is None or (isinstance(v, int) and v > 0),
-               "a positive integer")
-        _check(target_ratio, "target ratio", lambda v: v is None or (math.isfinite(v) and 0 < v <= 1),
-               "in (0, 1]")
-        settings.target = {"bytes": target_bytes, "ratio": target_ratio}
-    check_writable(out, force)
-    options = {"split": split, "part": part, "sample_rate": sample_rate, "background": list(background),
-               "activity_pattern": activity_pattern, "trim": bool(trim)}
-    ds = read_dataset(data_dir, labels=labels, **options)
-    reused = _load_model(model, ds) if model is not None else None
-    if reused is not None:
-        settings.model = reused.sha256()
+    cfg = from_options(config, **overrides).resolve()
+    check_writable(out, cfg.force)
+    ds = read_dataset(data_dir, labels=cfg.labels, **cfg.data.reader_options())
+    reused = _load_model(cfg.model, ds) if cfg.model is not None else None
 
-    group, device = distributed.setup(device)
+    group, device = distributed.setup(cfg.device)
     job = None
     try:
-        job = _Job(ds, options, out, settings, group, device, progress=progress and group.is_root,
-                   resume=resume, checkpoint_every=checkpoint_every, force=force,
-                   cache_bytes=cache_bytes, buffer_frames=buffer_frames, chunk_frames=chunk_frames,
-                   started=started, reused=reused)
+        job = _Job(ds, out, cfg, group, device, started=started, reused=reused)
         job.run()
     finally:
         if job is not None:
@@ -164,90 +94,9 @@ def encode(data_dir, out, *, labels=None, split: int = 1, part: str = "train", s
 
 
 # --- settings ----------------------------------------------------------------------------------
-def _resolve(*, method, K, ratio, latent_dtype, weights_dtype, epochs, iters, lr, batch_size, hidden,
-             latent_dim, kl_weight, init, optimizer, seed, preset, model, train_steps=None,
-             frames_per_code=None, levels=None) -> Settings:
-    """Validate the options and fill the unset ones from the preset (or leave None if unused)."""
-    preset = preset or "fast"
-    if preset not in PRESETS:
-        raise UsageError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    if method not in METHODS:
-        raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if latent_dtype is None:  # int8 for pca (measured: benchmarks/rate.py), float16 otherwise
-        latent_dtype = "int8" if method == "pca" else "float16"
-    if latent_dtype not in CODE_DTYPES:
-        raise UsageError(f"latent dtype must be one of {', '.join(CODE_DTYPES)}, got {latent_dtype!r}")
-    if weights_dtype is not None and weights_dtype not in WEIGHT_DTYPES:
-        raise UsageError(f"weights dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {weights_dtype!r}")
-    if weights_dtype == "int8" and method != "pca":
-        raise UsageError("weights dtype int8 is for method pca (a linear decoder)")
-    if init is not None and init not in INITS:
-        raise UsageError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-    _check(K, "K", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1")
-    _check(ratio, "ratio", lambda v: 0 < v <= 1, "in (0, 1]")
-    _check(seed, "seed", lambda v: isinstance(v, int) and 0 <= v < 2**63, "an integer in [0, 2**63)")
-    for name, value in (("epochs", epochs), ("train steps", train_steps), ("iters", iters),
-                        ("batch size", batch_size), ("hidden", hidden), ("latent dim", latent_dim),
-                        ("frames per code", frames_per_code), ("levels", levels)):
-        if value is not None:
-            low = 0 if name == "iters" else 1
-            _check(value, name, lambda v: isinstance(v, int) and v >= low, f"an integer >= {low}")
-    if lr is not None:
-        _check(lr, "lr", lambda v: math.isfinite(v) and v > 0, "a positive number")
-    _check(kl_weight, "kl weight", lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
-    if optimizer not in OPTIMIZERS:
-        raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-
-    if levels is not None and not 1 <= levels <= 127:
-        raise UsageError(f"levels must be an integer in 1..127, got {levels!r}")
-    p = PRESETS[preset]
-    repeat = method in REPEAT_METHODS
-    pca = method == "pca"
-    if pca and model is not None:
-        raise UsageError("--model reuses a TCA decoder; method 'pca' fits its own basis")
-    trains = not repeat and not pca and model is None
-    inverts = method == "inversion"
-    if repeat and model is not None:
-        raise UsageError(f"--model reuses a TCA decoder; method {method!r} does not use one")
-    if model is not None and init == "encoder" and method in ("inversion", "encoded"):
-        raise UsageError(f"{model}: a container holds no encoder, so --init encoder is impossible "
-                         "with --model (use --init random)")
-    if method == "encoded" and model is not None:
-        raise UsageError(f"{model}: method 'encoded' needs the TCA encoder, which a container does not hold")
-    if epochs is not None:  # explicit epochs win
-        train_steps = None
-    elif train_steps is not None:
-        epochs = 0  # no epoch limit
-    else:
-        epochs, train_steps = p["epochs"], p["train_steps"]
-    return Settings(
-        method=method, K=None if pca else K, ratio=float(ratio), latent_dtype=latent_dtype,
-        weights_dtype=None if repeat else (weights_dtype or ("int8" if pca else "float16" if trains else None)),
-        epochs=(epochs or None) if trains else None,
-        train_steps=train_steps if trains else None,
-        iters=(iters if iters is not None else p["iters"]) if inverts else None,
-        lr=(float(lr) if lr is not None else p["lr"]) if inverts else None,
-        train_lr=TRAIN_LR if trains else None,
-        batch_size=(batch_size if batch_size is not None else p["batch_size"]) if trains else None,
-        hidden=(hidden if hidden is not None else DEFAULT_HIDDEN) if trains else None,
-        latent_dim=(latent_dim if latent_dim is not None else (PCA_COMPONENTS if pca else DEFAULT_LATENT))
-        if trains or pca else None,
-        frames_per_code=(frames_per_code or PCA_FRAMES_PER_CODE) if pca else None,
-        levels=(levels or defaults.PCA_LEVELS) if pca and latent_dtype == "int8" else None,
-        kl_weight=float(kl_weight) if trains else None,
-        init=(init or ("encoder" if model is None else "random")) if method in ("inversion", "encoded") else None,
-        optimizer=optimizer if inverts else None,
-        seed=int(seed), preset=preset,
-    )
-
-
-def _check(value, name: str, ok, expected: str) -> None:
-    try:
-        good = bool(ok(value))
-    except TypeError:
-        good = False
-    if not good:
-        raise UsageError(f"{name} must be {expected}, got {value!r}")
+def _resolve(**options) -> EncodeConfig:
+    """The resolved config of these ``encode`` keywords (``None``: not given)."""
+    return from_options(**options).resolve()
 
 
 def _load_model(path, ds: TASDataset) -> Decoder:
@@ -272,19 +121,20 @@ def _load_model(path, ds: TASDataset) -> Decoder:
 class _Job:
     """One encode: the stages in order, with checkpointing and (optionally) several ranks."""
 
-    def __init__(self, ds: TASDataset, options: dict[str, Any], out: Path, s: Settings, group,
-                 device: str, *, progress: bool,
-                 resume: bool, checkpoint_every: float, force: bool, cache_bytes: int, buffer_frames: int,
-                 chunk_frames: int, started: float, reused: Decoder | None):
-        self.ds, self.options, self.out, self.s, self.group, self.device = ds, options, out, s, group, device
-        self.progress, self.force, self.started, self.reused = progress, force, started, reused
-        self.checkpoint_every = float(checkpoint_every)
-        self.cache_bytes, self.buffer_frames, self.chunk_frames = cache_bytes, buffer_frames, chunk_frames
+    def __init__(self, ds: TASDataset, out: Path, s: EncodeConfig, group, device: str, *, started: float,
+                 reused: Decoder | None):
+        """``s``: the resolved config (rate control replaces its pca settings with the chosen ones)."""
+        self.ds, self.out, self.s, self.group, self.device = ds, out, s, group, device
+        self.started, self.reused = started, reused
+        r = s.runtime
+        self.progress, self.force = r.progress and group.is_root, r.force
+        self.checkpoint_every = float(r.checkpoint_every)
+        self.cache_bytes, self.buffer_frames, self.chunk_frames = r.cache_bytes, r.buffer_frames, r.chunk_frames
         self.losses: dict[str, float] = {}
-        fingerprint = {**asdict(self.s), **options, "dataset": ds.name, "labels_sha256": ds.labels_hash(),
-                       "feature_dim": ds.feature_dim, "frames": ds.total_frames}
-        fingerprint.pop("latent_dtype")  # only affects the final quantisation
-        self.ckpt = Checkpoint(out, fingerprint, resume=resume, writer=group.is_root)
+        targeted = s.target_bytes is not None or s.target_ratio is not None
+        self.target = {"bytes": s.target_bytes, "ratio": s.target_ratio} if targeted else None  # + what was met
+        self.facts = {"model": reused.sha256() if reused is not None else None, "target": self.target}
+        self.ckpt = Checkpoint(out, fingerprint(s, ds, **self.facts), resume=r.resume, writer=group.is_root)
         distributed.barrier(group)  # rank 0 has discarded a stale checkpoint before anyone reads it
 
     def run(self) -> None:
@@ -470,7 +320,7 @@ class _Job:
         if not kept or not sum(frames):
             raise UsageError(f"{ds.root}: no frames to encode")
         tables = [video_tables(ds, v, 1) for v in kept]
-        if s.target:
+        if self.target:
             return self._run_rate_control(kept, frames, tables)
         with _progress(len(kept), "basis", self.progress) as step:
             comp = transform.fit_components(ds.features, kept, frames, s.latent_dim, progress=step)
@@ -481,7 +331,7 @@ class _Job:
 
         s, ds = self.s, self.ds
         self.losses["pca_floor"] = transform.residual_fraction(basis)
-        s.latent_dim = basis.k  # fewer when k > D: all components
+        self.s = s = s.replace(latent_dim=basis.k)  # fewer when k > D: all components
         for t in tables:
             t.seg_instances = transform.knot_counts(t.seg_length, s.frames_per_code)
         proj = basis.projector()
@@ -504,18 +354,19 @@ class _Job:
         from . import ratecontrol
 
         s, ds = self.s, self.ds
-        budget = s.target["bytes"] or int(s.target["ratio"] * sum(frames) * ds.feature_dim * 4)
-        s.target["budget_bytes"] = budget
-        s.latent_dtype = "int8"
+        target = self.target
+        budget = target["bytes"] or int(target["ratio"] * sum(frames) * ds.feature_dim * 4)
+        target["budget_bytes"] = budget
+        self.s = s = s.replace(latent_dtype="int8")
         lengths = {v: t.seg_length for v, t in zip(kept, tables)}
         with atomic_path(self.out, self.force) as tmp:
             overhead = self._overhead_bytes(kept, tables, tmp)
             comp, aim = None, budget
             for _ in range(3):
                 choice, comp = ratecontrol.choose(ds.features, kept, lengths, overhead, aim, components=comp)
-                s.latent_dim, s.frames_per_code = choice.latent_dim, choice.frames_per_code
-                s.levels, s.weights_dtype = choice.levels, choice.weights_dtype
-                s.target.update(chosen=choice.describe(), estimated_error=choice.estimated_error,
+                self.s = s = s.replace(latent_dim=choice.latent_dim, frames_per_code=choice.frames_per_code,
+                                       levels=choice.levels, weights_dtype=choice.weights_dtype)
+                target.update(chosen=choice.describe(), estimated_error=choice.estimated_error,
                                 sample_frames=choice.sample_frames, candidates=choice.candidates)
                 basis = comp.basis(s.latent_dim, s.weights_dtype)
                 self._write_pca(kept, [video_tables(ds, v, 1) for v in kept], basis, out=tmp)
@@ -580,8 +431,8 @@ class _Job:
 
     def _provenance(self, kept: list[str]) -> dict[str, Any]:
         s, ds = self.s, self.ds
-        settings = {k: v for k, v in asdict(s).items() if k != "method"}
-        settings.update(self.options, device=self.device, world_size=self.group.world)
+        settings = {k: v for k, v in s.values("record").items() if k != "method"}  # the resolved config
+        settings.update(self.facts, device=self.device, world_size=self.group.world)
         settings.update(getattr(self, "budget", {}))
         prov: dict[str, Any] = {
             "dataset": ds.name, "part": ds.part,
