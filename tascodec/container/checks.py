@@ -90,20 +90,21 @@ def check_decoder(dec: Decoder, num_classes: int) -> None:
         if not isinstance(a, np.ndarray) or a.dtype != np.dtype(dtype) or a.shape != shape:
             got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
             raise InvalidStructure(f"decoder weight {name}: expected {dtype} {shape}, got {got}")
-        if a.dtype == np.int8:
-            if np.any(a == -128):
-                raise InvalidStructure(f"decoder weight {name}: int8 value -128 outside [-127, 127]")
-        elif not np.all(np.isfinite(a)):
-            raise InvalidStructure(f"decoder weight {name} has non-finite values")
+        _check_values(a, f"decoder weight {name}", "weight")
+
+
+def _check_values(a: np.ndarray, where: str, what: str) -> None:
+    """Finite floats; int8 in the symmetric range [-127, 127] (spec section 3)."""
+    if a.dtype == np.int8:
+        if np.any(a == -128):
+            raise InvalidStructure(f"{where}: int8 {what} -128 outside [-127, 127]")
+    elif not np.all(np.isfinite(a)):
+        raise InvalidStructure(f"{where}: non-finite {what} values")
 
 
 def check_code_values(values: np.ndarray, where: str) -> None:
     """Stored code rows: finite floats, int8 in [-127, 127]."""
-    if values.dtype == np.int8:
-        if np.any(values == -128):
-            raise InvalidStructure(f"{where}: int8 code -128 outside [-127, 127]")
-    elif not np.all(np.isfinite(values)):
-        raise InvalidStructure(f"{where}: non-finite code values")
+    _check_values(values, where, "code")
 
 
 def check_code_scale(scale: np.ndarray, where: str) -> None:
