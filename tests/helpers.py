@@ -8,9 +8,11 @@
 - ``mlp_decoder``, ``write_test_container``: a real ``.tasz`` for the decode, CLI and Dataset tests
   (sizes ``DEC_*``).
 - ``inversion_videos``, ``inversion_problem``: a small inversion problem (sizes ``INV_*``).
+- ``SPEC``, ``load_spec_script``: the spec folder and its vector-writing scripts.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 import tracemalloc
@@ -42,6 +44,17 @@ def bounded(fn, seconds: float = 2.0, mb: int = 256):
     assert took < seconds, f"{took:.2f} s CPU"
     assert peak < mb << 20, f"{peak / 2**20:.0f} MiB peak"
     return out, took, peak
+
+
+SPEC = Path(__file__).resolve().parent.parent / "spec"
+
+
+def load_spec_script(name: str):
+    """``spec/<name>.py`` (a script, not a package module) loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, SPEC / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 # --- contents and files for the container tests ------------------------------------------

@@ -3,26 +3,17 @@ subclass its manifest names, and the script makes them from a valid base (one br
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 import tascodec
 from tascodec import errors
 from tascodec.container import verify_file
+from helpers import SPEC, load_spec_script
 
-SPEC = Path(__file__).resolve().parent.parent / "spec"
 INVALID = SPEC / "vectors" / "invalid"
 MANIFEST = json.loads((INVALID / "manifest.json").read_text(encoding="utf-8"))
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("make_invalid_vectors", SPEC / "make_invalid_vectors.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_manifest_lists_every_file():
@@ -45,7 +36,7 @@ def test_invalid_vector_is_rejected(entry):
 
 
 def test_script_starts_from_a_valid_file_and_reproduces_the_kinds(tmp_path):
-    mod = load_script()
+    mod = load_spec_script("make_invalid_vectors")
     base = tmp_path / "base.tasz"
     base.write_bytes(mod.valid())
     with tascodec.open(base) as c:

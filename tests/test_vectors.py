@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,17 +9,9 @@ import numpy as np
 import pytest
 
 import tascodec
-from helpers import assert_same_content
+from helpers import SPEC, assert_same_content, load_spec_script
 
-SPEC = Path(__file__).resolve().parent.parent / "spec"
 MANIFEST = json.loads((SPEC / "vectors" / "manifest.json").read_text(encoding="utf-8"))
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("make_vectors", SPEC / "make_vectors.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_manifest_covers_each_kind():
@@ -79,7 +70,7 @@ def assert_same_vectors(new: dict, old: dict) -> None:
 
 
 def test_script_reproduces_vectors(tmp_path):
-    m = load_script().write_all(tmp_path)
+    m = load_spec_script("make_vectors").write_all(tmp_path)
     assert_same_vectors(m, MANIFEST)
     for e in m["vectors"]:
         with tascodec.open(tmp_path / e["file"]) as new, tascodec.open(SPEC / "vectors" / e["file"]) as old:
@@ -89,7 +80,7 @@ def test_script_reproduces_vectors(tmp_path):
 
 def test_script_reproduces_vectors_with_other_float_rounding(tmp_path, monkeypatch):
     """Another CPU's BLAS kernels change the decoded features' last bits (~1e-6): still the same vectors."""
-    mod = load_script()
+    mod = load_spec_script("make_vectors")
     exact = mod.reference_decode
     monkeypatch.setattr(mod, "reference_decode", lambda *a, **k: exact(*a, **k) * np.float32(1 + 3e-7))
     assert_same_vectors(mod.write_all(tmp_path), MANIFEST)
