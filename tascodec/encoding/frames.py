@@ -54,7 +54,7 @@ def feature_stats(ds: TASDataset, videos: Sequence[str] | None = None,
 
 
 @dataclass
-class VideoTables:
+class SegmentTable:
     """One video's segment table at a given K."""
 
     seg_label: np.ndarray  # (S,) int32
@@ -62,9 +62,9 @@ class VideoTables:
     seg_instances: np.ndarray  # (S,) int32
 
 
-def video_tables(ds: TASDataset, video: str, K: int) -> VideoTables:
+def video_tables(ds: TASDataset, video: str, K: int) -> SegmentTable:
     labels, lengths = ds.segments(video)
-    return VideoTables(labels.astype(np.int32), lengths.astype(np.int64), instance_counts(lengths, K))
+    return SegmentTable(labels.astype(np.int32), lengths.astype(np.int64), instance_counts(lengths, K))
 
 
 class FrameStore:
@@ -116,7 +116,7 @@ class FrameStore:
             self._coherence[video] = c
         return c
 
-    def tables(self, video: str, K: int) -> VideoTables:
+    def tables(self, video: str, K: int) -> SegmentTable:
         return video_tables(self.ds, video, K)
 
 
