@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from . import defaults
+from .config import OPTIMIZERS  # the encode config's choices (tasz encode --optimizer)
 from ..model.tca import TCA, tf32
 from .invert_fast import Closed, analytic_pass
 from .invert_problem import DEFAULT_CHUNK, Problem, as_tensor, unwrap
@@ -33,7 +34,6 @@ from .invert_reference import autograd_pass
 
 METHODS = ("naive", "factored", "gram", "analytic", "closed")
 SCHEDULES = ("constant", "cosine")
-OPTIMIZERS = ("adam", "sgd")
 DEFAULT_METHOD = "auto"  # closed where the layout allows it (always, from frame_layout), else analytic
 # Adam from the encoder means, peak step 0.3 decayed by a cosine to 0 over 300 iterations: within 0.1% of
 # the error of 1000 such iterations and below the paper's 10K iterations at lr 1e-3, which it passes
