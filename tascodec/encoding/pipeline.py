@@ -367,7 +367,7 @@ class _Job:
                 self.s = s = s.replace(latent_dim=choice.latent_dim, frames_per_code=choice.frames_per_code,
                                        levels=choice.levels, weights_dtype=choice.weights_dtype)
                 target.update(chosen=choice.describe(), estimated_error=choice.estimated_error,
-                                sample_frames=choice.sample_frames, candidates=choice.candidates)
+                              sample_frames=choice.sample_frames, candidates=choice.candidates)
                 basis = comp.basis(s.latent_dim, s.weights_dtype)
                 self._write_pca(kept, [video_tables(ds, v, 1) for v in kept], basis, out=tmp)
                 size = tmp.stat().st_size
