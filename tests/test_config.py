@@ -123,6 +123,10 @@ def test_cli_options_come_from_the_config():
     runner = CliRunner()
     text = " ".join(runner.invoke(cli, ["encode", "--help"], terminal_width=400).output.split())
     params = {p.name: p for p in cli.get_command(None, "encode").params}
+    # every option but the paths and the two negated flags is a config setting of the same name, and back
+    negated = {"quiet": "progress", "no_resume": "resume"}
+    assert {negated.get(n, n) for n in params} - {"data_dir", "out"} == \
+        {s.name for s in C.settings() if s.metadata["cli"]}
     for s in C.settings():
         if not s.metadata["cli"]:
             continue
