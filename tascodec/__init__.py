@@ -5,7 +5,7 @@ neither numpy nor torch, and only ``encode`` needs torch (``pip install 'tascode
 
 - ``open(path) -> Container``: a validated, read-only ``.tasz`` file (decode videos, read labels).
 - ``verify(path) -> list[str]``: read every chunk and check every invariant; ``[]`` when sound.
-- ``encode(data_dir, out, **settings) -> Path``: turn a TAS dataset into a ``.tasz`` file.
+- ``encode(data_dir, out, config=None, **settings) -> Path``: turn a TAS dataset into a ``.tasz`` file.
 - ``subset(src, out, ratio=..., ...)``, ``merge(inputs, out)``, ``split(src, out_dir)``: new
   containers from existing ones, without re-encoding.
 - ``read_dataset(data_dir, ...)``: a lazy, validating reader over an MS-TCN-layout dataset.
@@ -53,7 +53,8 @@ def encode(data_dir, out, **settings):
     """Encode the TAS dataset at ``data_dir`` into the container ``out`` (needs torch); returns ``out``.
 
     Settings (``K``, ``method``, ``ratio``, ``latent_dtype``, ``preset``, ``device``, ``force``, ...)
-    are those of ``tascodec.encoding.pipeline.encode``.
+    are the fields of ``tascodec.encoding.config.EncodeConfig``; given as keywords they override
+    ``config`` (default: the preset's, ``FAST``). See ``tascodec.encoding.pipeline.encode``.
     """
     try:
         from .encoding.pipeline import encode as _encode
