@@ -95,6 +95,42 @@ def test_video_codes_are_the_least_squares_knots():
     assert np.abs(z - best).max() < 1e-4
 
 
+def test_codes_share_one_step():
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((50, k)).astype(np.float32) * np.linspace(3, 0.01, k, dtype=np.float32)
+    z[7] *= 0.001  # a quiet row keeps the common step (one scale per row would give it its own)
+    for levels in (127, 15, 3):
+        q, scale = transform.quantize_codes(z, "int8", levels)
+        assert q.dtype == np.int8 and scale.shape == (50,) and np.all(scale == scale[0])
+        assert scale[0] == pytest.approx(np.abs(z).max() / levels, rel=1e-6)
+        assert np.abs(q).max() == levels and np.abs(q.astype(np.float32) * scale[:, None] - z).max() <= scale[0] / 2 * 1.0001
+    assert not np.any(transform.quantize_codes(z, "int8", 3)[0][7])  # the quiet row rounds to zeros
+    q, scale = transform.quantize_codes(np.zeros((4, k), np.float32), "int8")
+    assert not q.any() and np.all(scale == 1)
+    with pytest.raises(ValueError, match="levels"):
+        transform.quantize_codes(z, "int8", 128)
+
+
+def test_coarser_weights_on_weak_components():
+    rng = np.random.default_rng(4)
+    w = np.linalg.qr(rng.standard_normal((256, 8)))[0]
+    b = rng.standard_normal(256)
+    sigma = np.array([10, 5, 3, 2, 1, 0.5, 0.1, 0.0])
+    plain = transform.store_weights(w, b, "int8")
+    assert transform.store_weights(w, b, "int8", sigma=sigma, coarseness=0.0)["w_scale"].tolist() == \
+        plain["w_scale"].tolist()
+    coarse = transform.store_weights(w, b, "int8", sigma=sigma, coarseness=1.0)
+    assert coarse["w_scale"][0] == plain["w_scale"][0] and np.array_equal(coarse["w"][:, 0], plain["w"][:, 0])
+    step = coarse["w_scale"]
+    assert np.all(step >= plain["w_scale"] * (1 - 1e-6)) and step[6] > 5 * plain["w_scale"][6]
+    # weight error per column times the component's spread is at most the first column's (or the column is ~0)
+    err = np.abs(coarse["w"] * step - w).max(0)
+    assert np.all(err[:7] * sigma[:7] <= step[0] / 2 * sigma[0] * 1.001)
+    assert np.abs(coarse["w"][:, 7]).max() <= 1  # a component of no variance keeps at most one level
+    with pytest.raises(ValueError, match="int8"):
+        transform.store_weights(w, b, "float16", sigma=sigma, coarseness=1.0)
+
+
 def test_int8_weights_are_checked(tmp_path):
     rng = np.random.default_rng(1)
     dec = linear_decoder(rng, "int8")
@@ -186,6 +222,8 @@ def test_rate_control_fits_the_budget_with_the_least_error_it_measured(small, tm
         with tascodec.open(out) as c:
             target = c.metadata["provenance"]["settings"]["target"]
             assert target["budget_bytes"] == budget and target["candidates"] > 10
+            scale = c._rows(c._scale, 0, c.num_rows)
+            assert np.all(scale == scale[0])  # one code step for the whole file
             assert c.decoder.kind == "linear" and c.codes_dtype == "int8"
         errors[budget] = _error(out, small)
         assert sizes[budget] <= budget

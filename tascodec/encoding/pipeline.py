@@ -36,8 +36,8 @@ from ..model.tca import TCA, train_tca
 from . import defaults, distributed
 from .checkpoint import Checkpoint, fingerprint
 from .config import METHODS, REPEAT_METHODS, EncodeConfig, from_options  # noqa: F401 - METHODS re-exported
-from .frames import (FrameStore, chunk_videos, feature_stats, load_chunk, steps_per_epoch, training_batches,
-                     video_tables)
+from .frames import (FrameStore, chunk_owners, chunk_videos, feature_stats, load_chunk, steps_per_epoch,
+                     training_batches, video_tables)
 from .invert import DEFAULT_LR, encoder_means, invert
 
 TRAIN_STEPS = defaults.TRAIN_STEPS
@@ -256,7 +256,7 @@ class _Job:
         frames = [self.ds.num_frames(v) for v in kept]
         chunks = chunk_videos(frames, self.chunk_frames)
         rows = [sum(int(store.tables(kept[j], s.K).seg_instances.sum()) for j in ch) for ch in chunks]
-        owners = [i % g.world for i in range(len(chunks))]
+        owners = chunk_owners([sum(frames[j] for j in ch) for ch in chunks], g.world)
         dec_model = None
         if s.method not in REPEAT_METHODS:
             dec_model = TCA.from_decoder(decoder).to(self.device).eval()
@@ -342,7 +342,7 @@ class _Job:
                 step(1)
         z = np.concatenate(codes) if codes else np.zeros((0, s.latent_dim), np.float32)
         self._write(kept, basis.decoder(len(ds.vocab)), z, tables=tables, out=out,
-                    quantized=transform.quantize_rows(z, s.latent_dtype, s.levels or defaults.PCA_LEVELS))
+                    quantized=transform.quantize_codes(z, s.latent_dtype, s.levels or defaults.PCA_LEVELS))
 
     def _run_rate_control(self, kept, frames, tables) -> None:
         """Measure, choose, encode; shrink the budget by the overshoot and retry (three times at most).
@@ -368,7 +368,7 @@ class _Job:
                                        levels=choice.levels, weights_dtype=choice.weights_dtype)
                 target.update(chosen=choice.describe(), estimated_error=choice.estimated_error,
                               sample_frames=choice.sample_frames, candidates=choice.candidates)
-                basis = comp.basis(s.latent_dim, s.weights_dtype)
+                basis = ratecontrol.basis(choice, comp)
                 self._write_pca(kept, [video_tables(ds, v, 1) for v in kept], basis, out=tmp)
                 size = tmp.stat().st_size
                 if size <= budget:

@@ -2,7 +2,7 @@
 
 A measured search, not a guess. The principal components are fitted once (at the largest ``k``
 the budget could hold); then on a sample of the videos (evenly spaced, about ``sample_frames``
-frames) every candidate (components ``k``, frames per code, int8 levels, weights dtype) gets its
+frames) every candidate (components ``k``, frames per code, int8 levels, weights dtype and coarseness) gets its
 codes fitted and quantized, and
 
 - its error, exactly: with ``y`` the least-squares coefficients of a frame and ``z`` its
@@ -31,8 +31,9 @@ from . import transform
 
 KS = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 FRAMES_PER_CODE = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-LEVELS = (127, 63, 31, 15, 7)
-WEIGHT_DTYPES = ("int8", "float16")
+LEVELS = (127, 63, 31, 15, 7, 3)
+# stored weights: (dtype, coarseness of the weaker components' int8 steps; see transform.store_weights)
+WEIGHTS = (("int8", 0.0), ("int8", 0.5), ("int8", 1.0), ("int8", 2.0), ("float16", 0.0))
 SAMPLE_FRAMES = 20_000
 
 
@@ -44,6 +45,7 @@ class Choice:
     frames_per_code: int
     levels: int
     weights_dtype: str
+    weight_coarseness: float
     estimated_bytes: int
     estimated_error: float  # relative squared error on the sample
     sample_frames: int
@@ -51,7 +53,8 @@ class Choice:
 
     def describe(self) -> str:
         return (f"pca with {self.latent_dim} components, one code per {self.frames_per_code} frames, "
-                f"int8 codes at {self.levels} levels, {self.weights_dtype} weights "
+                f"int8 codes at {self.levels} levels, {self.weights_dtype} weights"
+                f"{f' (coarseness {self.weight_coarseness:g})' if self.weight_coarseness else ''} "
                 f"(~{self.estimated_bytes:,} bytes, relative squared error ~{self.estimated_error:.4g} on a "
                 f"{self.sample_frames:,}-frame sample; {self.candidates} configurations measured)")
 
@@ -108,9 +111,9 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
     layouts = {fpc: transform.knot_counts(lens, fpc) for fpc in FRAMES_PER_CODE}
     best: Choice | None = None
     count = 0
-    for wdt in WEIGHT_DTYPES:
+    for wdt, coarse in WEIGHTS:
         for k in (k for k in KS if k <= k_max):
-            basis = comp.basis(k, wdt)
+            basis = comp.basis(k, wdt, coarse)
             wbytes = sum(_zbytes(a, 1 << 20) for a in basis.weights.values())
             if overhead_bytes + wbytes >= target_bytes:
                 break  # larger k only cost more
@@ -123,7 +126,7 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
                 z = transform.knots_from_coefficients(y, lens, counts)
                 for lv in LEVELS[::-1]:  # fewest levels (smallest) first
                     count += 1
-                    q, scale = transform.quantize_rows(z, "int8", lv)
+                    q, scale = transform.quantize_codes(z, "int8", lv)
                     per_row = (_zbytes(q, CODES_CHUNK_TARGET) + _zbytes(scale, CODES_CHUNK_TARGET)) / max(len(q), 1)
                     est = int(overhead_bytes + wbytes + math.ceil(per_row * rows_all[fpc]))
                     if est > target_bytes:
@@ -131,11 +134,16 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
                     e = transform.interpolate(q.astype(np.float32) * scale[:, None], lens, counts) - y
                     rel = (floor + float(np.einsum("ij,ij->", e @ G, e, dtype=np.float64))) / energy
                     if best is None or rel < best.estimated_error:
-                        best = Choice(k, fpc, lv, wdt, est, rel, int(x.shape[0]), 0)
+                        best = Choice(k, fpc, lv, wdt, coarse, est, rel, int(x.shape[0]), 0)
     if best is None:
         raise UsageError(f"nothing fits in {target_bytes:,} bytes (tables and metadata take "
                          f"{overhead_bytes:,}; the smallest configuration measured needs more)")
     return Choice(**{**best.__dict__, "candidates": count}), comp
+
+
+def basis(choice: Choice, comp: "transform.Components") -> "transform.Basis":
+    """The stored basis of ``choice``."""
+    return comp.basis(choice.latent_dim, choice.weights_dtype, choice.weight_coarseness)
 
 
 def _floor(x: np.ndarray, b: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
