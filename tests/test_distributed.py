@@ -149,3 +149,25 @@ def test_two_gloo_ranks_share_a_step_budget_on_breakfast_like_data(tmp_path):
     assert a.videos == b.videos and a.codes.shape == b.codes.shape
     for key in ("train", "inversion"):
         assert a.provenance["losses"][key] == pytest.approx(b.provenance["losses"][key], rel=0.2)
+
+
+def test_training_shares_and_chunk_owners_split_the_frames():
+    """Shares: disjoint contiguous runs of n / world frames. Chunk owners: each rank gets about its
+    share of the chunks' frames, and the chunks whose frames lie in its training share."""
+    from tascodec.encoding.frames import chunk_owners, rank_share
+
+    frames = [7, 30, 1, 12, 50, 3, 9]
+    n = sum(frames)
+    for world in (1, 2, 3):
+        covered = []
+        for r in range(world):
+            pieces = rank_share(frames, r, world)
+            assert sum(b - a for _, a, b in pieces) in (n // world, n // world + 1)
+            covered += [(v, f) for v, a, b in pieces for f in range(a, b)]
+        assert sorted(covered) == [(v, f) for v, t in enumerate(frames) for f in range(t)]
+    chunks = [40, 40, 40, 40, 10]
+    owners = chunk_owners(chunks, 2)
+    assert owners == sorted(owners) and set(owners) == {0, 1}
+    load = [sum(c for c, o in zip(chunks, owners) if o == r) for r in range(2)]
+    assert max(load) - min(load) <= max(chunks)
+    assert chunk_owners(chunks, 1) == [0] * len(chunks)

@@ -247,6 +247,18 @@ def chunk_videos(frames: Sequence[int], max_frames: int) -> list[list[int]]:
     return list(_groups(np.arange(len(frames)), np.asarray(frames, np.int64), max_frames))
 
 
+def chunk_owners(frames: Sequence[int], world: int) -> list[int]:
+    """The rank that inverts each chunk (``frames``: the chunks' frame counts, in order): the one
+    whose ``1 / world`` of the frames holds the chunk's middle frame. Every rank gets its share of the
+    frames to one chunk, and with every video kept its chunks are the videos it trained on (cached)."""
+    frames = np.asarray(frames, np.int64)
+    total = int(frames.sum())
+    if world <= 1 or not total:
+        return [0] * len(frames)
+    mid2 = 2 * np.cumsum(frames) - frames  # twice the middle frame's position
+    return np.minimum(mid2 * world // (2 * total), world - 1).astype(int).tolist()
+
+
 @dataclass
 class Chunk:
     """The frames of a few consecutive videos, laid out for inversion.
