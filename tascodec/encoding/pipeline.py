@@ -198,7 +198,7 @@ class _Job:
             net.load_state_dict(saved["model"])
         net.to(self.device)
         stats = self.ckpt.state.get("train_stats") or {}
-        steps_per_epoch, total_steps, epochs = self._budget()
+        per_epoch, total_steps, epochs = self._budget()
         if start < epochs:
             if s.batch_size < g.world:
                 raise UsageError(f"batch size {s.batch_size} is smaller than the {g.world} ranks sharing each batch")
@@ -227,7 +227,7 @@ class _Job:
                               device=self.device, progress=self.progress, start_epoch=start,
                               optimizer_state=saved["optimizer"] if saved is not None else None,
                               on_epoch_end=on_epoch_end, seed=_rank_seed(s.seed, g.rank),
-                              max_steps=total_steps, start_step=start * steps_per_epoch)
+                              max_steps=total_steps, start_step=start * per_epoch)
         if stats:
             recon = stats.get("train_recon")
             if recon is not None and math.isfinite(recon):
