@@ -64,6 +64,39 @@ def test_torch_backend_matches_numpy():
     assert rel(decode_segments_torch(dec, *arrays).numpy(), decode_segments(dec, *arrays)) < 1e-5
 
 
+@pytest.mark.parametrize("knots_first", [True, False])
+def test_device_kernel_matches_reference(knots_first):
+    """The torch kernel a GPU runs (on a CPU the torch backend calls numpy's), run here on CPU tensors."""
+    import torch
+
+    from tascodec.decode import VideoTables, prepared
+    from tascodec.decode.torch_backend import _run_linear
+
+    rng = np.random.default_rng(5)
+    dec = linear_decoder(rng, "float16")
+    arrays = tables(rng, fpc=4)
+    prep = prepared(dec)
+    v = VideoTables(prep, *arrays)
+    ref = reference_decode(dec, *arrays)
+    out = torch.empty((v.num_frames, D))
+    for s in range(0, v.num_frames, 50):
+        e = min(v.num_frames, s + 50)
+        _run_linear(prep, torch.from_numpy(v.codes), v.knots(s, e), out[s:e], knots_first)
+    assert rel(out.numpy(), ref) < 1e-5
+
+
+def test_knot_first_is_decided_per_video():
+    from tascodec.decode import linear
+
+    assert linear.knot_first(400, 100) and not linear.knot_first(100, 100)
+    rng = np.random.default_rng(6)
+    dec = linear_decoder(rng)
+    arrays = tables(rng, fpc=2)
+    whole = decode_segments(dec, *arrays)
+    for chunk in (1, 3, 64):  # blocks of any size compute each frame as the whole decode does
+        assert np.array_equal(np.concatenate(list(iter_decode_segments(dec, *arrays, chunk_frames=chunk))), whole)
+
+
 def test_knots_interpolate_between_centres_within_a_segment():
     # one segment of 8 frames, 2 codes: centres at frames 1.5 and 5.5
     row_a, row_b, w = knots(segment_starts([8]), segment_starts([2]), np.array([8]), np.array([2]), 0, 8)

@@ -83,7 +83,8 @@ def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: np.
         e = min(stop, s + WORK_FRAMES)
         block = out[s - start:e - start]
         if prep.kind == "linear":
-            linear.run_linear(prep.w2t, prep.b2, v.codes, *v.knots(s, e), block)
+            linear.run_linear(prep.w2t, prep.b2, v.codes, *v.knots(s, e), block,
+                              linear.knot_first(v.num_frames, v.codes.shape[0]))
             continue
         span = v.span(s, e)
         if prep.kind == "repeat":

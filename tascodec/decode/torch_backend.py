@@ -18,6 +18,7 @@ from .._precision import tf32
 from ..container.content import Decoder
 from ..errors import UsageError
 from . import VideoTables, WORK_FRAMES, numpy_backend, prepared
+from .linear import knot_first, run_linear
 from .plan import Plan, Prepared, plan_mlp, ragged_arange
 
 PAIR_BLOCK = 4096  # switching-unit pairs scattered at once: bounds the (pairs, D) temporary
@@ -86,7 +87,11 @@ def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: tor
             e = min(stop, s + WORK_FRAMES)
             block = out[s - start:e - start]
             if prep.kind == "linear":
-                _run_linear(prep, codes_dev, v.knots(s, e), block)
+                first = knot_first(v.num_frames, v.codes.shape[0])
+                if block.device.type == "cpu":  # numpy's kernel is the faster one on a CPU (same memory)
+                    run_linear(prep.w2t, prep.b2, v.codes, *v.knots(s, e), block.numpy(), first)
+                else:
+                    _run_linear(prep, codes_dev, v.knots(s, e), block, first)
                 continue
             span = v.span(s, e)
             if prep.kind == "repeat":
@@ -95,13 +100,23 @@ def _decode_into(prep: Prepared, v: VideoTables, start: int, stop: int, out: tor
                 _run_mlp(prep, plan_mlp(prep, v.codes, v.seg_label, span), block)
 
 
-def _run_linear(prep: Prepared, codes_dev: torch.Tensor, knots, out: torch.Tensor) -> None:
-    """The ``linear`` decoder (``tascodec.decode.linear``) on ``out``'s device."""
+def _run_linear(prep: Prepared, codes_dev: torch.Tensor, knots, out: torch.Tensor, knots_first: bool) -> None:
+    """The ``linear`` decoder (``tascodec.decode.linear``) on ``out``'s device, knots first or not as numpy."""
     dev = out.device
+    wt, b = _linear_weights(prep, dev)
+    if knots_first and out.shape[0]:
+        r0, r1 = int(knots[0][0]), int(knots[1][-1]) + 1
+        ra_np = knots[0] - r0
+        y = torch.addmm(b, codes_dev[r0:r1], wt)
+        r = torch.from_numpy(np.unique(ra_np[knots[1] - r0 > ra_np])).to(dev)
+        dy = torch.zeros_like(y).index_copy_(0, r, y.index_select(0, r + 1) - y.index_select(0, r))
+        ra, w = torch.from_numpy(ra_np).to(dev), torch.from_numpy(knots[2]).to(dev)
+        torch.index_select(y, 0, ra, out=out)
+        out.addcmul_(dy.index_select(0, ra), w[:, None])
+        return
     row_a, row_b, w = (torch.from_numpy(a).to(dev) for a in knots)
     za = codes_dev.index_select(0, row_a)
     za += (codes_dev.index_select(0, row_b) - za) * w[:, None]
-    wt, b = _linear_weights(prep, dev)
     torch.addmm(b, za, wt, out=out)
 
 
