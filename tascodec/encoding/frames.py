@@ -3,7 +3,8 @@ inversion chunks.
 
 A Breakfast-scale split (3.6M frames x 2048) is 29 GB as float32, so nothing here holds all of
 it: statistics are one streaming pass, training reads videos into a bounded shuffle buffer each
-epoch, and inversion works on chunks of whole videos. Videos are kept in RAM (standardized) only
+epoch (under torchrun each rank only its 1/world of the frames, ``rank_share``), and inversion
+works on chunks of whole videos (each rank those in its 1/world, ``chunk_owners``). Videos are kept in RAM (standardized) only
 while they fit a byte budget; the rest are re-read from their ``.npy`` files (memory-mapped by the
 dataset reader) when needed. Which videos are cached never changes a result, only its speed.
 
