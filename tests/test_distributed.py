@@ -149,6 +149,9 @@ def test_two_gloo_ranks_share_a_step_budget_on_breakfast_like_data(tmp_path):
     assert a.videos == b.videos and a.codes.shape == b.codes.shape
     for key in ("train", "inversion"):
         assert a.provenance["losses"][key] == pytest.approx(b.provenance["losses"][key], rel=0.2)
+    n = a.provenance["source_frames"]
+    assert b.provenance["frames_read"]["train"] == [n]  # reading shared too: half each
+    assert all(abs(r - n / 2) <= 1 for r in a.provenance["frames_read"]["train"])
 
 
 def test_training_shares_and_chunk_owners_split_the_frames():
