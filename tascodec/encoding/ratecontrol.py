@@ -5,9 +5,12 @@ the budget could hold); then on a sample of the videos (evenly spaced, about ``s
 frames) every candidate (components ``k``, frames per code, int8 levels, weights dtype and coarseness) gets its
 codes fitted and quantized, and
 
-- its error, exactly: with ``y`` the least-squares coefficients of a frame and ``z`` its
-  interpolated, quantized code, ``|x - W z - b|^2 = |x - W y - b|^2 + (y - z)^T W^T W (y - z)``
-  (the first term is orthogonal to W's columns), summed over the sample, relative to ``|x|^2``;
+- its error, exactly, in the knots' domain: with ``y`` the least-squares coefficients of the
+  frames (``x - b = W y + r``, ``r`` orthogonal to W's columns), ``A`` the interpolation, ``z`` the
+  least-squares knots (``N z = A^T y``, ``N = A^T A``) and ``d = zq - z`` the quantization error,
+  ``sum_t |x_t - b - W (A zq)_t|^2 = sum_t |x_t - b|^2 - sum_r z_r^T G (A^T y)_r + sum_r d_r^T G (N d)_r``
+  with ``G = W^T W`` (the cross terms vanish by the normal equations): ``O(R k^2)`` per candidate,
+  no frame-level pass; relative to ``|x|^2``;
 - its bytes: a container with the real tables and metadata and an empty decoder (written once),
   plus the compressed stored weights, plus the sample's compressed codes and scales per row
   times the rows the whole split needs at that frames-per-code.
@@ -108,7 +111,8 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
     lens = np.concatenate([np.asarray(tables[videos[i]], np.int64) for i in sample])
     energy = float(np.einsum("ij,ij->", x, x, dtype=np.float64))
     rows_all = {fpc: sum(int(transform.knot_counts(tables[v], fpc).sum()) for v in videos) for fpc in FRAMES_PER_CODE}
-    layouts = {fpc: transform.knot_counts(lens, fpc) for fpc in FRAMES_PER_CODE}
+    systems = {fpc: transform.KnotSystem(lens, transform.knot_counts(lens, fpc)) for fpc in FRAMES_PER_CODE}
+    centred: dict[bytes, float] = {}  # sum |x - b|^2 per stored mean
     best: Choice | None = None
     count = 0
     for wdt, coarse in WEIGHTS:
@@ -119,11 +123,18 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
                 break  # larger k only cost more
             w32, b32, P = basis.projector()
             G = (w32.T.astype(np.float64) @ w32.astype(np.float64)).astype(np.float32)
+            if b32.tobytes() not in centred:
+                centred[b32.tobytes()] = _centred_energy(x, b32)
+            base = centred[b32.tobytes()]
             y = (x - b32) @ P
-            floor = _floor(x, b32, y, w32)
             for fpc in FRAMES_PER_CODE:
-                counts = layouts[fpc]
-                z = transform.knots_from_coefficients(y, lens, counts)
+                system = systems[fpc]
+                rhs = system.rhs(y)
+                z64 = system.solve(rhs)
+                z = z64.astype(np.float32)
+                fitted = base - _gram_dot(z, G, rhs)  # the error of the unquantized knots
+                if best is not None and fitted / energy >= best.estimated_error:
+                    continue  # quantizing only adds error: no level of this one can win
                 for lv in LEVELS[::-1]:  # fewest levels (smallest) first
                     count += 1
                     q, scale = transform.quantize_codes(z, "int8", lv)
@@ -131,8 +142,8 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
                     est = int(overhead_bytes + wbytes + math.ceil(per_row * rows_all[fpc]))
                     if est > target_bytes:
                         break  # more levels only cost more
-                    e = transform.interpolate(q.astype(np.float32) * scale[:, None], lens, counts) - y
-                    rel = (floor + float(np.einsum("ij,ij->", e @ G, e, dtype=np.float64))) / energy
+                    delta = q.astype(np.float32) * scale[:, None] - z64
+                    rel = (fitted + _gram_dot(delta, G, system.normal(delta))) / energy
                     if best is None or rel < best.estimated_error:
                         best = Choice(k, fpc, lv, wdt, coarse, est, rel, int(x.shape[0]), 0)
     if best is None:
@@ -146,7 +157,15 @@ def basis(choice: Choice, comp: "transform.Components") -> "transform.Basis":
     return comp.basis(choice.latent_dim, choice.weights_dtype, choice.weight_coarseness)
 
 
-def _floor(x: np.ndarray, b: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """``sum_t |x_t - b - W y_t|^2``: what no code can restore with this basis."""
-    r = x - b - y @ w.T
-    return float(np.einsum("ij,ij->", r, r, dtype=np.float64))
+def _centred_energy(x: np.ndarray, b: np.ndarray, block: int = 4096) -> float:
+    """``sum_t |x_t - b|^2`` (float64)."""
+    total = 0.0
+    for i in range(0, len(x), block):
+        r = x[i:i + block] - b
+        total += float(np.einsum("ij,ij->", r, r, dtype=np.float64))
+    return total
+
+
+def _gram_dot(a: np.ndarray, G: np.ndarray, c: np.ndarray) -> float:
+    """``sum_r a_r^T G c_r`` for ``a, c (R, k)``."""
+    return float(np.einsum("ij,ij->", a.astype(np.float32) @ G, c, dtype=np.float64))

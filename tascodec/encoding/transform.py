@@ -169,57 +169,97 @@ def _frame_knots(seg_length: np.ndarray, seg_instances: np.ndarray):
     return knots(seg_start, row_start, seg_length, seg_instances, 0, int(seg_start[-1])), int(row_start[-1])
 
 
+class KnotSystem:
+    """The least-squares knot fit of one frame layout (``T`` frames, ``R`` knots), factored once.
+
+    With ``A (T, R)`` the interpolation (frame ``t`` = ``(1 - w_t) z_a + w_t z_b``), the knots closest
+    to coefficients ``y (T, k)`` solve ``N z = A^T y``, ``N = A^T A``: tridiagonal and block-diagonal
+    over segments (no frame mixes two segments' knots). The Thomas elimination runs over all segments
+    at once, one step per knot position, so its cost is ``O(R k)`` with as many Python steps as the
+    longest segment has knots.
+    """
+
+    def __init__(self, seg_length: np.ndarray, seg_instances: np.ndarray):
+        (self.row_a, self.row_b, w), self.R = _frame_knots(seg_length, seg_instances)
+        self.w = w
+        R, w64 = self.R, w.astype(np.float64)
+        # where w == 0, row_b == row_a and the w terms add nothing
+        self.diag = np.bincount(self.row_a, (1 - w64) ** 2, R) + np.bincount(self.row_b, w64 ** 2, R) + 1e-9
+        self.off = np.append(np.bincount(self.row_a, w64 * (1 - w64), R)[:-1], 0.0)  # off[r] couples r, r + 1
+        counts = np.asarray(seg_instances, np.int64)
+        first = segment_starts(counts)[:-1]
+        self._rows = [first[counts > p] + p for p in range(int(counts.max(initial=0)))]  # knots at position p
+        self._pivot = self.diag.copy()
+        self._mult = np.zeros(R)
+        for idx in self._rows[1:]:
+            self._mult[idx] = self.off[idx - 1] / self._pivot[idx - 1]
+            self._pivot[idx] -= self._mult[idx] * self.off[idx - 1]
+        self._coupled = bool(np.any(self.off))
+
+    def rhs(self, y: np.ndarray) -> np.ndarray:
+        """``A^T y`` ``(R, k) float64``."""
+        wy = self.w[:, None] * y  # float32 products, summed in float64
+        return _row_sums(self.row_a, y - wy, self.R) + _row_sums(self.row_b, wy, self.R)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``N^{-1} rhs`` ``(R, k) float64``."""
+        if not self._coupled:  # one knot per frame or per segment: N is diagonal
+            return rhs / self.diag[:, None]
+        d = rhs.copy()
+        for idx in self._rows[1:]:
+            d[idx] -= self._mult[idx, None] * d[idx - 1]
+        x = np.zeros((self.R + 1, rhs.shape[1]))  # a zero row past the end: off is 0 at segment ends
+        for idx in reversed(self._rows):
+            x[idx] = (d[idx] - self.off[idx, None] * x[idx + 1]) / self._pivot[idx, None]
+        return x[:-1]
+
+    def fit(self, y: np.ndarray) -> np.ndarray:
+        """The least-squares knots ``(R, k) float32`` of ``y (T, k)``."""
+        if self.R == 0:
+            return np.zeros((0, y.shape[1]), np.float32)
+        return self.solve(self.rhs(y)).astype(np.float32)
+
+    def normal(self, z: np.ndarray) -> np.ndarray:
+        """``N z`` (``sum_t |(A z)_t|^2 = sum_r z_r . (N z)_r``)."""
+        out = self.diag[:, None] * z
+        out[:-1] += self.off[:-1, None] * z[1:]
+        out[1:] += self.off[:-1, None] * z[:-1]
+        return out
+
+    def interpolate(self, z: np.ndarray) -> np.ndarray:
+        """Per-frame codes ``A z`` ``(T, k)``, as the ``linear`` decoder interpolates them."""
+        za = z[self.row_a]
+        return za + self.w[:, None] * (z[self.row_b] - za)
+
+
 def knots_from_coefficients(y: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray) -> np.ndarray:
     """The knots ``(R, k) float32`` whose interpolation is closest to ``y (T, k)`` (least squares)."""
-    (row_a, row_b, w), R = _frame_knots(seg_length, seg_instances)
-    if R == 0:
-        return np.zeros((0, y.shape[1]), np.float32)
-    w = w.astype(np.float64)
-    # normal equations G z = A^T y of sum_t |(1 - w) z_a + w z_b - y_t|^2: G is tridiagonal and
-    # block-diagonal over segments (rows of different segments never share a frame); where
-    # w == 0, row_b == row_a and the w terms add nothing
-    diag = np.bincount(row_a, (1 - w) ** 2, R) + np.bincount(row_b, w**2, R)
-    off = np.bincount(row_a, w * (1 - w), R)[:-1]
-    yy = y.astype(np.float64)
-    rhs = _row_sums(row_a, (1 - w)[:, None] * yy, R) + _row_sums(row_b, w[:, None] * yy, R)
-    return _solve_tridiagonal(diag + 1e-9, off, rhs).astype(np.float32)
+    return KnotSystem(seg_length, seg_instances).fit(y)
 
 
 def interpolate(z: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray) -> np.ndarray:
     """Per-frame codes ``(T, k)`` of knots ``z (R, k)``, as the ``linear`` decoder interpolates them."""
-    (row_a, row_b, w), _ = _frame_knots(seg_length, seg_instances)
-    za = z[row_a]
-    return za + w[:, None] * (z[row_b] - za)
+    return KnotSystem(seg_length, seg_instances).interpolate(z)
 
 
 def _row_sums(rows: np.ndarray, values: np.ndarray, R: int) -> np.ndarray:
-    """``out[r] = sum of values[t] with rows[t] == r`` for non-decreasing ``rows``."""
+    """``out[r] = sum of values[t] with rows[t] == r`` for non-decreasing ``rows`` (float64).
+
+    Each row's frames are one short run (about a knot's frames per code), so the sums go by
+    position in the run: one gather per position, longest runs first (``np.add.reduceat`` and
+    ``np.cumsum`` over rows are several times slower)."""
     out = np.zeros((R, values.shape[1]), np.float64)
     if rows.size:
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        out[rows[starts]] = np.add.reduceat(values, starts, axis=0)
+        lengths = np.diff(np.r_[starts, rows.size])
+        order = np.argsort(-lengths, kind="stable")
+        first, lengths = starts[order], lengths[order]
+        acc = values[first].astype(np.float64)
+        for j in range(1, int(lengths[0])):
+            n = int(np.searchsorted(-lengths, -j, side="left"))  # runs longer than j
+            acc[:n] += values[first[:n] + j]
+        out[rows[first]] = acc
     return out
-
-
-def _solve_tridiagonal(diag: np.ndarray, off: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve the symmetric tridiagonal system (Thomas algorithm, vectorised over columns)."""
-    n = diag.size
-    c = np.zeros(n)
-    d = rhs.copy()
-    b = diag.copy()
-    for i in range(1, n):
-        if off[i - 1] == 0.0:
-            continue
-        m = off[i - 1] / b[i - 1]
-        b[i] -= m * off[i - 1]
-        d[i] -= m * d[i - 1]
-    c[: n - 1] = off
-    d[n - 1] /= b[n - 1]
-    for i in range(n - 2, -1, -1):
-        if c[i] != 0.0:
-            d[i] -= c[i] * d[i + 1]
-        d[i] /= b[i]
-    return d
 
 
 def quantize_codes(z: np.ndarray, dtype: str, levels: int = 127) -> tuple[np.ndarray, np.ndarray | None]:
