@@ -21,7 +21,9 @@ BLAS fixes its thread count at start) restores every video with:
 - ``np.load`` of the same videos' raw ``(D, T)`` ``.npy`` files (from the page cache).
 
 Figures are frames/s, best of ``--repeats``: wall-clock and per CPU-second of this process (on a
-shared machine the CPU-time figure is the steadier one at 1 thread). Frames per instance and
+shared machine the CPU-time figure is the steadier one at 1 thread). The ``floor`` row is the
+plan's unavoidable multiply-adds (``plan_fmas``) at this machine's measured float32 GEMM rate:
+no exact decode through the hidden layer runs faster, whatever its kernels. Frames per instance and
 switching hidden units per instance are printed next to each figure. Then the peak memory
 (tracemalloc) of decoding a 100K-frame video whole vs with ``iter_decode_segments``.
 """
@@ -174,6 +176,40 @@ def switching_stats(decoder, videos) -> tuple[int, int, int]:
     return frames, rows, switching
 
 
+def plan_fmas(decoder, videos) -> float:
+    """Multiply-adds of the D-wide work the plan (``tascodec.decode.plan``) cannot avoid: per instance
+    of ``n`` frames with ``E`` switching units the cheaper of ``n H`` (direct) and ``2 H + n (2 + E)``
+    (alpha, beta and the per-frame product), times ``D``. An exact decode that goes through the
+    hidden layer needs at least this; at the machine's GEMM rate it bounds the frames/s."""
+    from tascodec.data.segments import frame_layout
+    from tascodec.decode import prepared
+
+    prep = prepared(decoder)
+    H, D = prep.w2t.shape
+    total = 0.0
+    for codes, labels, lengths, instances in videos:
+        seg, row, c = frame_layout(lengths, instances)
+        if not row.size:
+            continue
+        first = np.flatnonzero(np.concatenate(([True], row[1:] != row[:-1])))
+        last = np.append(first[1:], row.size) - 1
+        n = (last - first + 1).astype(np.float64)
+        u = codes[row[first]] @ prep.w1z.T + prep.w1a[labels[seg[first]]] + prep.b1
+        E = np.count_nonzero(((u + c[first, None] * prep.wc) > 0) != ((u + c[last, None] * prep.wc) > 0), axis=1)
+        total += float(np.minimum(n * H, 2 * H + n * (2 + E)).sum()) * D
+    return total
+
+
+def gemm_rate(H: int, D: int, repeats: int = 5) -> float:
+    """Multiply-adds per second of float32 ``(256, H+1) @ (H+1, D)`` products here, at the threads set."""
+    a = np.random.default_rng(0).standard_normal((256, H + 1), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((H + 1, D), dtype=np.float32)
+    out = np.empty((256, D), np.float32)
+    np.matmul(a, b, out=out)
+    wall, _, _ = timed(lambda: [np.matmul(a, b, out=out) for _ in range(10)], repeats)
+    return 10 * 256 * (H + 1) * D / wall
+
+
 # ---------------------------------------------------------------------------------------------
 # one thread setting (a child process)
 
@@ -212,6 +248,9 @@ def child(args) -> None:
         info = dict(dataset=name, videos=len(videos), frames=frames, fpi=frames / instances,
                     spi=switching / instances, hidden=dec.hidden, threads=args.child,
                     torch_threads=torch.get_num_threads())
+        floor = plan_fmas(dec, videos) / gemm_rate(dec.hidden, dec.feature_dim)
+        rows.append(dict(info, method="floor: plan's FMAs at sgemm peak", wall=floor, cpu=floor * args.child,
+                         err=None))
         wall, cpu, refs = timed(lambda: [naive_batched(dec, *v) for v in videos], 1)
         rows.append(dict(info, method="naive batched MLP (reference)", wall=wall, cpu=cpu, err=0.0))
         methods = {

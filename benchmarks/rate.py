@@ -12,10 +12,12 @@ that fits, for:
 - ``generic``: PCA of the frames (k components) + every s-th frame kept and linearly
   interpolated over the whole video + float16 or int8 (one scale per component) + zstd level 19;
   its bytes count the basis, the mean, the coefficients and the labels (run-length, zstd).
-- ``tasz pca``: real ``.tasz`` files of method ``pca`` (decoder kind ``linear``): whole-file bytes,
-  restored by ``tascodec.open(...).decode``. The components are fitted once per dataset at the
-  largest k and each k takes the first k (PCA is nested, so this equals fitting each k, as
-  ``tasz encode --method pca`` does; it is run once at the shipped defaults to show it).
+- ``tasz pca``: what ``tasz encode DATA --target-ratio B`` writes for each budget ``B`` (rate
+  control: method ``pca``, decoder kind ``linear``, the configuration it measures best on a
+  sample): whole-file bytes, restored by ``tascodec.open(...).decode``; and once at the shipped
+  ``--method pca`` defaults. ``--pca-grid`` adds real files over a fixed grid of configurations
+  (components fitted once at the largest k; PCA is nested) to check that rate control lands on
+  the grid's frontier.
 - ``mean K=1`` and ``coreset K=1``: the paper's baselines (one frame per segment), real files.
 - ``inversion`` (optional, ``--inversion``): the paper's method at the shipped defaults.
 
@@ -218,7 +220,7 @@ def pca_points(ds, out: Path, ks, fpcs, levels, background, wdtypes) -> list[dic
             z = np.concatenate([transform.video_codes(feats[v], segs[v][1], counts[v], proj) for v in ds.videos])
             for lv in levels:
                 path = out / f"pca-k{k}-f{fpc}-l{lv}-{wdt}.tasz"
-                q, scale = transform.quantize_rows(z, "int8", lv)
+                q, scale = transform.quantize_codes(z, "int8", lv)
                 content = Content(
                     vocab=list(ds.vocab), videos=list(ds.videos), **tables,
                     seg_instances=np.concatenate([counts[v] for v in ds.videos]).astype(np.int32),
@@ -230,6 +232,19 @@ def pca_points(ds, out: Path, ks, fpcs, levels, background, wdtypes) -> list[dic
                 points.append({"method": "tasz pca", "config": f"k={k} fpc={fpc} levels={lv} w={wdt}",
                                "bytes": path.stat().st_size, "error": restored_error(path, ds),
                                "path": str(path)})
+    return points
+
+
+def rate_points(data: Path, out: Path, background, raw: int) -> list[dict]:
+    """``tasz encode --target-ratio B`` for every budget ``B``: the shipped rate control."""
+    points = []
+    for b in BUDGETS:
+        p = encode_point(data, out, f"rate-{b:g}", background, method="pca", target_ratio=b)
+        with tascodec.open(p["path"]) as c:
+            chosen = c.metadata["provenance"]["settings"]["target"]["chosen"]
+        p.update(method="tasz pca", config=chosen.split(" (~")[0].replace("pca with ", ""), budget=b)
+        assert p["bytes"] <= b * raw, (p, b * raw)
+        points.append(p)
     return points
 
 
@@ -251,16 +266,22 @@ def frontier(points: list[dict], method: str, budget: float) -> dict | None:
 
 def table(points: list[dict], raw: int) -> str:
     methods = ["generic", "tasz pca"]
-    lines = ["| budget (% of raw) | bytes | generic: error (config) | tasz pca: error (config) | tasz / generic |",
-             "|---:|---:|---|---|---:|"]
+    grid = any(p["method"] == "tasz pca grid" for p in points)
+    lines = ["| budget (% of raw) | bytes | generic: error (config) | tasz pca: error (config) | tasz / generic |"
+             + (" grid frontier |" if grid else ""),
+             "|---:|---:|---|---|---:|" + ("---:|" if grid else "")]
     for b in BUDGETS:
         budget = raw * b
         best = {m: frontier(points, m, budget) for m in methods}
-        cells = [f"{p['error']:.4f} ({p['config']})" if p else "nothing fits" for p in best.values()]
+        cells = [f"{p['error']:.4f} ({p['config']}, {p['bytes']:,} B)" if p else "nothing fits" for p in best.values()]
         g, t = best["generic"], best["tasz pca"]
         ratio = f"{t['error'] / g['error']:.2f}x" if g and t else "n/a"
-        lines.append(f"| {100 * b:g}% | {int(budget):,} | {cells[0]} | {cells[1]} | {ratio} |")
-    others = [p for p in points if p["method"] not in methods]
+        line = f"| {100 * b:g}% | {int(budget):,} | {cells[0]} | {cells[1]} | {ratio} |"
+        if grid:
+            f = frontier(points, "tasz pca grid", budget)
+            line += f" {f['error']:.4f} |" if f else " n/a |"
+        lines.append(line)
+    others = [p for p in points if p["method"] not in methods + ["tasz pca grid"]]
     for p in others:
         lines.append(f"| {100 * p['bytes'] / raw:.2f}% | {p['bytes']:,} | | {p['method']} ({p['config']}): "
                      f"{p['error']:.4f} | |")
@@ -305,13 +326,14 @@ def main(argv=None) -> int:
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--work", default="/tmp/tasz-rate", help="where datasets and containers are cached")
     ap.add_argument("--quick", action="store_true", help="a smaller grid")
+    ap.add_argument("--pca-grid", action="store_true", help="also tasz pca files over a fixed grid")
     ap.add_argument("--inversion", action="store_true", help="also the paper's method at the shipped defaults")
     ap.add_argument("--png", default="benchmarks/rate.png")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    ks = (16, 32, 64, 128, 256) if args.quick else (16, 32, 64, 128, 256, 384)
+    ks = (16, 32, 64, 128, 256) if args.quick else (16, 32, 64, 128, 256, 384, 512)
     strides = (2, 4, 8, 16) if args.quick else (1, 2, 4, 8, 16, 32)
     fpcs = (2, 4, 8, 16) if args.quick else (1, 2, 4, 8, 16, 32)
     levels = (127, 31)
@@ -331,7 +353,10 @@ def main(argv=None) -> int:
         X = [ds.features(v) for v in ds.videos]
         points = generic_points(X, labels_blob(ds), ks, strides)
         del X
-        points += pca_points(ds, out, ks, fpcs, levels, bg, wdtypes)
+        points += rate_points(data, out, bg, raw)
+        if args.pca_grid:
+            grid = pca_points(ds, out, ks, fpcs, levels, bg, wdtypes)
+            points += [dict(p, method="tasz pca grid") for p in grid]
         points.append(encode_point(data, out, "pca default", bg, method="pca", latent_dtype="int8"))
         for m in ("mean", "coreset"):
             points.append(encode_point(data, out, f"{m} K=1", bg, method=m, K=1))
