@@ -17,8 +17,8 @@ coefficients on the top ``k`` principal components of the training frames. Three
 3. ``quantize_codes``: int8 with one step for every code, ``max |z| / levels`` (the stored
    per-row scales are all equal, so zstd stores them in a few bytes). One step everywhere is the
    uniform quantizer that transform coding prescribes (equal error per component, the weak ones
-   mostly 0); fewer levels trade error for bytes. Measured against one scale per row
-   (``benchmarks/rate.py``): about the same error for 10-25% fewer code bytes.
+   mostly 0); fewer levels trade error for bytes. Against one scale per row, measured on a
+   28-video GTEA-like set: about the same error for 10-27% fewer code bytes (the scales included).
 
 Why this and not the TCA decoder at small sizes: a decoder is a fixed cost stored once, and at
 GTEA scale a H = 1024 TCA decoder is most of the file; ``benchmarks/rate.py`` measures both
