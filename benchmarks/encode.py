@@ -48,7 +48,7 @@ import torch
 from tascodec.data.layout import read_dataset
 from tascodec.data.segments import frame_layout, instance_counts
 from tascodec.data.synthetic import synthesize
-from tascodec.encoding.invert import (DEFAULT_ITERS, DEFAULT_LR, METHODS, Problem, encoder_means,
+from tascodec.encoding.invert import (DEFAULT_ITERS, DEFAULT_LR, LOSS_METHODS, Problem, encoder_means,
                                     instance_losses, invert)
 from tascodec.encoding.defaults import FAST
 from tascodec.model.tca import DEFAULT_HIDDEN, TCA, train_tca
@@ -101,7 +101,7 @@ def method_costs(model, x, row, row_label, c, z0, repeats: int):
     print("\nCost of one inversion step (loss + gradient) over all instances, per loss computation:")
     print(f"  {'method':10s} {'s/iter':>8s} {'vs naive':>9s} {'loss (sum)':>16s}")
     base = None
-    for method in METHODS:
+    for method in LOSS_METHODS:
         P = Problem(model, x, row, row_label, c, need_frames=method in ("naive", "factored"))
         losses, _ = instance_losses(P, z0, method, want_grad=True)         # warm-up (and precompute)
         best = math.inf

@@ -136,7 +136,8 @@ def summary(path: Path) -> str:
     from tascodec._format import human_bytes
     from tascodec.container.reader import open_container
 
-    meta = open_container(path).metadata
+    with open_container(path, check="metadata") as c:  # just written and checked
+        meta = c.metadata
     prov = meta.get("provenance", {}) if isinstance(meta, dict) else {}
     size = path.stat().st_size
     frames = prov.get("kept_frames", 0)

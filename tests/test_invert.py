@@ -7,7 +7,7 @@ import torch
 
 from tascodec.data.segments import instance_counts
 from tascodec.decode.reference import reference_decode
-from tascodec.encoding.invert import METHODS, encoder_means, instance_losses, invert
+from tascodec.encoding.invert import LOSS_METHODS, encoder_means, instance_losses, invert
 from tascodec.encoding.invert_problem import Problem, Targets, project_targets
 from tascodec.model.tca import TCA, train_tca
 from helpers import INV_C as C, INV_D as D, INV_H as H, INV_K as K, INV_d as d
@@ -37,7 +37,7 @@ def test_every_method_gives_the_naive_losses_and_gradients(trained, chunk):
     Z = torch.randn(R, d, generator=torch.Generator().manual_seed(1))
     ref = Problem(model, x, row, row_label, c, need_frames=True, chunk=chunk)
     want_l, want_g = instance_losses(ref, Z, "naive", want_grad=True)
-    for method in METHODS:
+    for method in LOSS_METHODS:
         P = Problem(model, x, row, row_label, c, need_frames=method in ("naive", "factored"), chunk=chunk)
         got_l, got_g = instance_losses(P, Z, method, want_grad=True)
         torch.testing.assert_close(got_l, want_l, rtol=1e-5, atol=1e-3, msg=method)

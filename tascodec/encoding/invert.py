@@ -32,7 +32,7 @@ from .invert_fast import Closed, analytic_pass
 from .invert_problem import DEFAULT_CHUNK, Problem, as_tensor, unwrap
 from .invert_reference import autograd_pass
 
-METHODS = ("naive", "factored", "gram", "analytic", "closed")
+LOSS_METHODS = ("naive", "factored", "gram", "analytic", "closed")
 SCHEDULES = ("constant", "cosine")
 DEFAULT_METHOD = "auto"  # closed where the layout allows it (always, from frame_layout), else analytic
 # Adam from the encoder means, peak step 0.3 decayed by a cosine to 0 over 300 iterations: within 0.1% of
@@ -54,7 +54,7 @@ def instance_losses(P: Problem, Z: Tensor, method: str = "closed",
         return analytic_pass(P, Z, want_grad)
     if method in ("naive", "factored", "gram"):
         return autograd_pass(P, Z, method, want_grad)
-    raise ValueError(f"unknown inversion method {method!r}; choose from {METHODS}")
+    raise ValueError(f"unknown inversion method {method!r}; choose from {LOSS_METHODS}")
 
 
 
@@ -117,8 +117,8 @@ def invert(model: TCA, x, row, row_label, c, z0, *, iters: int, lr: float = DEFA
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from {OPTIMIZERS}")
-    if method not in METHODS + ("auto",):
-        raise ValueError(f"unknown inversion method {method!r}; choose from {METHODS + ('auto',)}")
+    if method not in LOSS_METHODS + ("auto",):
+        raise ValueError(f"unknown inversion method {method!r}; choose from {LOSS_METHODS + ('auto',)}")
     device = torch.device(device)
     with tf32(False, device):
         return _invert(model, x, row, row_label, c, z0, iters, lr, optimizer, device, progress, keep_best,

@@ -103,9 +103,9 @@ def _load_model(path, ds: TASDataset) -> Decoder:
     """The decoder of another container, checked against this dataset."""
     from ..container.reader import open_container
 
-    container = open_container(path)
-    vocab = list(container.vocab)
-    dec = container.content().decoder  # weights in their stored dtype: the digest is kept
+    with open_container(path) as container:
+        vocab = list(container.vocab)
+        dec = container.content().decoder  # weights in their stored dtype: the digest is kept
     if dec.kind != "mlp":
         raise UsageError(f"{path}: its decoder is of kind {dec.kind!r} (a baseline), not a TCA decoder")
     if dec.feature_dim != ds.feature_dim:
