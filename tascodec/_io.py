@@ -48,7 +48,7 @@ def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
     """Refuse an existing output unless ``force``, and a path below a file (missing folders are made)."""
     p = Path(path)
     if p.exists() and not force:
-        raise OutputExistsError(f"{p}: already exists (use -f/--force to replace it)")
+        raise OutputExistsError(f"{p}: already exists")
     if p.is_dir():
         raise UsageError(f"{p}: is a directory, expected a file path")
     _check_ancestors(p)
@@ -71,7 +71,7 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
         yield tmp_p
         os.fsync(fd)
         if p.exists() and not force:  # appeared while we were writing
-            raise OutputExistsError(f"{p}: already exists (use -f/--force to replace it)")
+            raise OutputExistsError(f"{p}: already exists")
         os.replace(tmp_p, p)
         done = True
     except OSError as e:

@@ -106,7 +106,13 @@ def test_quant_raises_the_library_types():
         dequantize(np.zeros((2, 3), np.int8))
 
 
-def test_cli_adds_the_flag_hints_not_the_library():
+def test_cli_adds_the_flag_hints_not_the_library(tmp_path):
+    from tascodec._io import check_writable
+
+    (tmp_path / "a.tasz").write_bytes(b"x")
+    with pytest.raises(OutputExistsError) as e:
+        check_writable(tmp_path / "a.tasz")
+    assert "--force" not in str(e.value) and str(e.value).endswith("already exists")
     assert error_line(OutputExistsError("a.tasz: already exists")) == \
         "a.tasz: already exists (use -f/--force to replace it)"
     assert error_line(OutputExistsError("out: exists and was not made by tasz demo"), "demo").endswith(
