@@ -24,10 +24,14 @@ import click
 @click.option("--rate", type=click.Choice(["source", "stored"]), default="source", show_default=True,
               help="source: repeat each frame of a container encoded with --sample-rate N N times, back to "
                    "the source frame rate (what loaders that subsample again expect); stored: as stored.")
+@click.option("--smooth", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Average the restored frames over N stored frames, across action boundaries (1: the "
+                   "exact restore). Small pca budgets train segmentation models better smoothed "
+                   "(README, Rate and quality).")
 @click.option("-f", "--force", is_flag=True,
               help="Replace an existing output (a folder only if tascodec wrote it, or it is empty).")
 def cmd(file: Path, video: str | None, output: Path | None, device: str | None, with_test: Path | None,
-        rate: str, force: bool) -> None:
+        rate: str, smooth: int, force: bool) -> None:
     """Restore features from FILE.tasz: one video (--video) or the whole dataset (-o DIR)."""
     from tascodec.container.reader import open_container
     from tascodec.decode.export import export_dataset, export_video, restore_repeat
@@ -41,10 +45,11 @@ def cmd(file: Path, video: str | None, output: Path | None, device: str | None, 
         repeat = restore_repeat(c, rate)
         times = f" (each stored frame repeated {repeat}x, back to the source rate)" if repeat > 1 else ""
         if video is not None:
-            path = export_video(c, video, output, force=force, device=device, rate=rate)
+            path = export_video(c, video, output, force=force, device=device, rate=rate, smooth=smooth)
             click.echo(f"{path}: {c.decoder.feature_dim} x {repeat * c.num_frames(video)} float32{times}")
         else:
-            export_dataset(c, output, force=force, device=device, progress=True, with_test=with_test, rate=rate)
+            export_dataset(c, output, force=force, device=device, progress=True, with_test=with_test, rate=rate,
+                           smooth=smooth)
             click.echo(f"{output}: {len(c.videos)} videos, {repeat * c.total_frames:,} frames{times}")
             if with_test is not None:
                 test = (output / "splits").glob("test.split*.bundle")

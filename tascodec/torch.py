@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from .decode.container import Container
+from .decode.smooth import check_width, smooth_frames
 from .decode.torch_backend import decode_segments_torch, resolve_device
 from .errors import UnknownVideo, UsageError
 
@@ -62,6 +63,8 @@ class TaszDataset(torch.utils.data.Dataset):
         transform: called on each item dict; its result is the item (with ``num_workers > 0`` under
             ``spawn`` it must pickle: a module-level function, not a lambda).
         layout: ``"TD"`` (default): ``features (T, D)``; ``"DT"``: ``features (D, T)``.
+        smooth: average the restored frames over this many frames, across action boundaries
+            (``tascodec.decode.smooth``; 1, the default, restores exactly).
 
     Attributes: ``videos`` (names), ``vocab`` (class names by id), ``activities`` (per video, or
     None), ``num_frames`` (per video), ``feature_dim``.
@@ -69,7 +72,7 @@ class TaszDataset(torch.utils.data.Dataset):
 
     def __init__(self, path: str | os.PathLike, *, videos: Sequence[str] | None = None, device=None,
                  cache: bool = False, cache_dtype: torch.dtype | None = None, return_activity: bool = False,
-                 transform: Callable[[dict[str, Any]], Any] | None = None, layout: str = "TD"):
+                 transform: Callable[[dict[str, Any]], Any] | None = None, layout: str = "TD", smooth: int = 1):
         if layout not in LAYOUTS:
             raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
         if transform is not None and not callable(transform):
@@ -81,6 +84,7 @@ class TaszDataset(torch.utils.data.Dataset):
         self.return_activity = bool(return_activity)
         self.transform = transform
         self.layout = layout
+        self.smooth = check_width(smooth)
         with Container(self.path) as c:
             if videos is None:
                 videos = c.videos
@@ -148,9 +152,11 @@ class TaszDataset(torch.utils.data.Dataset):
 
     def _decode(self, c: Container, video: str) -> torch.Tensor:
         if self.device is None or self.device.type == "cpu":  # numpy is the fastest CPU decoder
-            x = torch.from_numpy(c.decode(video))
+            x = torch.from_numpy(c.decode(video, smooth=self.smooth))
         else:
             x = decode_segments_torch(c.decoder, c.codes(video), *c.segments(video), device=self.device)
+            if self.smooth > 1:
+                x = torch.from_numpy(smooth_frames(x.cpu().numpy(), self.smooth)).to(self.device)
         return x.T.contiguous() if self.layout == "DT" else x
 
     def _open(self) -> Container:

@@ -14,6 +14,7 @@ import numpy as np
 from ..container.reader import ContainerReader
 from ..errors import LimitExceeded
 from . import decode_video, iter_decode_video
+from .smooth import check_width, smooth_blocks, smooth_frames
 
 __all__ = ["Container"]
 
@@ -21,15 +22,20 @@ __all__ = ["Container"]
 class Container(ContainerReader):
     """A validated, read-only ``.tasz`` file that decodes its videos. Videos are named by string or by index."""
 
-    def decode(self, video: str | int, *, backend: str = "numpy", device=None) -> np.ndarray:
-        """Restored features ``(T, D) float32`` (spec section 4)."""
+    def decode(self, video: str | int, *, backend: str = "numpy", device=None, smooth: int = 1) -> np.ndarray:
+        """Restored features ``(T, D) float32`` (spec section 4); ``smooth``: then averaged over that
+        many frames, across action boundaries (``tascodec.decode.smooth``)."""
+        width = check_width(smooth)
         try:
-            return decode_video(self, video, backend=backend, device=device)
+            return smooth_frames(decode_video(self, video, backend=backend, device=device), width)
         except MemoryError:
             raise LimitExceeded(f"{self.path}: not enough memory to decode {video!r} "
                                 f"({self.num_frames(video)} frames); use iter_decode") from None
 
-    def iter_decode(self, video: str | int, chunk_frames: int = 65536) -> Iterator[np.ndarray]:
-        """Consecutive ``(<= chunk_frames, D) float32`` blocks whose concatenation is ``decode(video)``."""
-        return iter_decode_video(self, video, chunk_frames=chunk_frames)
+    def iter_decode(self, video: str | int, chunk_frames: int = 65536, *, smooth: int = 1) -> Iterator[np.ndarray]:
+        """Consecutive ``(<= chunk_frames, D) float32`` blocks whose concatenation is ``decode(video)``
+        (with ``smooth``: ``decode(video, smooth=...)`` within float32 rounding)."""
+        width = check_width(smooth)
+        blocks = iter_decode_video(self, video, chunk_frames=chunk_frames)
+        return blocks if width == 1 else smooth_blocks(blocks, self.num_frames(video), width)
 

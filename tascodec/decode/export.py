@@ -36,6 +36,7 @@ from ..container.names import name_problem
 from ..container.summary import sample_rate_of
 from ..errors import UsageError
 from . import iter_decode_video
+from .smooth import check_width, smooth_blocks
 
 WRITE_BLOCK_FRAMES = 4096  # frames decoded and written to a .npy at once
 RATES = ("source", "stored")
@@ -91,18 +92,19 @@ def restore_repeat(container, rate: str = "source") -> int:
 
 
 def export_video(container, video: str, out: str | os.PathLike | None = None, *, force: bool = False,
-                 device=None, rate: str = "source") -> Path:
+                 device=None, rate: str = "source", smooth: int = 1) -> Path:
     """Restore ``video`` to ``out`` (default ``<video>.npy`` in the working folder); returns the path.
 
     Like ``np.save``, ``.npy`` is appended to an ``out`` that does not end with it.
     """
     video = container.videos[container.index(video)]
+    check_width(smooth)
     repeat = restore_repeat(container, rate)
     if out is None:
         out = Path(f"{check_video_name(video)}.npy")
     elif not os.fspath(out).endswith(".npy"):  # as np.save does: out2 -> out2.npy
         out = Path(f"{os.fspath(out)}.npy")
-    blocks = _repeated(_blocks(container, video, device), repeat)
+    blocks = _repeated(_blocks(container, video, device, smooth), repeat)
     with atomic_path(out, force) as tmp:
         write_features(blocks, repeat * container.num_frames(video), container.decoder.feature_dim, tmp)
     return Path(out)
@@ -110,13 +112,15 @@ def export_video(container, video: str, out: str | os.PathLike | None = None, *,
 
 def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False, device=None,
                    progress: bool = False, with_test: str | os.PathLike | None = None,
-                   rate: str = "source") -> Path:
+                   rate: str = "source", smooth: int = 1) -> Path:
     """Restore every video of ``container`` as an MS-TCN dataset folder ``out_dir``; returns it.
 
     ``with_test``: an original dataset folder (MS-TCN layout) whose test split of the container's
     split number joins the restored train videos. ``rate``: ``"source"`` (repeat frames back to
-    the source frame rate) or ``"stored"`` (see the module notes).
+    the source frame rate) or ``"stored"`` (see the module notes). ``smooth``: average the restored
+    frames over that many stored frames, across action boundaries (``tascodec.decode.smooth``).
     """
+    check_width(smooth)
     out_dir = Path(out_dir)
     repeat = restore_repeat(container, rate)
     check_dir(out_dir, force)
@@ -144,7 +148,7 @@ def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False
             seg_label, seg_length, _ = container.segments(v)
             with open(gt, "w", encoding="utf-8") as f:
                 write_labels(f, vocab, seg_label, seg_length, repeat)
-            write_features(_repeated(_counted(_blocks(container, v, device), bar), repeat), repeat * container.num_frames(v),
+            write_features(_repeated(_counted(_blocks(container, v, device, smooth), bar), repeat), repeat * container.num_frames(v),
                            container.decoder.feature_dim, feat)
         if bar is not None:
             bar.close()
@@ -212,9 +216,10 @@ def _repeated(blocks, repeat: int):
         yield b if repeat == 1 else np.repeat(b, repeat, axis=0)
 
 
-def _blocks(container, video: str, device):
+def _blocks(container, video: str, device, smooth: int = 1):
     backend = "numpy" if device in (None, "cpu") else "torch"
-    return iter_decode_video(container, video, chunk_frames=WRITE_BLOCK_FRAMES, backend=backend, device=device)
+    blocks = iter_decode_video(container, video, chunk_frames=WRITE_BLOCK_FRAMES, backend=backend, device=device)
+    return smooth_blocks(blocks, container.num_frames(video), smooth)
 
 
 def _check_inside(root: Path, path: Path) -> None:
