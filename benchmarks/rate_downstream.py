@@ -7,8 +7,11 @@ train videos, trains MS-TCN (2 stages x 8 layers x 64 maps, Adam 5e-4, batch 1) 
 Edit, F1@{10,25,50} and the share of the original-features model's mean score kept ("n/a" when
 the original model is degenerate: it predicts one class or scores 0).
 
+``--smooth N`` adds, per restore, a model trained on it smoothed over N frames across action
+boundaries (``tasz decode --smooth N``); its error column is that of the smoothed frames.
+
 Run: ``python benchmarks/rate.py --datasets gtea --json r.json`` then
-``python benchmarks/rate_downstream.py r.json --dataset gtea``.
+``python benchmarks/rate_downstream.py r.json --dataset gtea [--smooth 16]``.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import rate  # noqa: E402
 
 import tascodec  # noqa: E402
 from tascodec.bench.runner import score_model, train_model  # noqa: E402
+from tascodec.decode.smooth import smooth_frames  # noqa: E402
 
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 
@@ -41,6 +45,11 @@ def scores(train, test, num_classes, background, seeds, epochs):
         s, distinct = score_model(model, test, background)
         out.append({**s, "classes_predicted": distinct})
     return out
+
+
+def rate_error(X, restored) -> float:
+    num = sum(float(np.einsum("ij,ij->", x - r, x - r, dtype=np.float64)) for x, r in zip(X, restored))
+    return num / sum(float(np.einsum("ij,ij->", x, x, dtype=np.float64)) for x in X)
 
 
 def summary(runs):
@@ -58,6 +67,10 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--work", default="/tmp/tasz-rate")
+    ap.add_argument("--smooth", type=int, default=1,
+                    help="also train on each restore smoothed over this many frames (tascodec.decode.smooth)")
+    ap.add_argument("--methods", default="tasz pca,generic")
+    ap.add_argument("--smoothed-only", action="store_true", help="with --smooth: skip the exact restores")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     res = json.loads(Path(args.json).read_text())[args.dataset]
@@ -77,7 +90,7 @@ def main(argv=None) -> int:
     rows = [("original features", raw, 0.0, scores(list(zip(X, labels)), test, C, bg_ids, args.seeds, args.epochs))]
     print(f"  original done ({time.time() - t0:.0f} s)", flush=True)
     for b in map(float, args.budgets.split(",")):
-        for method in ("tasz pca", "generic"):
+        for method in args.methods.split(","):
             p = rate.frontier(res["points"], method, raw * b)
             if p is None:
                 rows.append((f"{method} @ {100 * b:g}%: nothing fits", 0, float("nan"), []))
@@ -88,9 +101,14 @@ def main(argv=None) -> int:
             else:
                 with tascodec.open(p["path"]) as c:
                     restored = [c.decode(v) for v in train_ds.videos]
-            runs = scores(list(zip(restored, labels)), test, C, bg_ids, args.seeds, args.epochs)
-            rows.append((f"{method} @ {100 * b:g}% ({p['config']})", p["bytes"], p["error"], runs))
-            print(f"  {rows[-1][0]} done ({time.time() - t0:.0f} s)", flush=True)
+            variants = ([] if args.smoothed_only and args.smooth > 1 else [(1, restored)]) + \
+                ([(args.smooth, [smooth_frames(r, args.smooth) for r in restored])] if args.smooth > 1 else [])
+            for width, feats in variants:
+                err = p["error"] if width == 1 else rate_error(X, feats)
+                runs = scores(list(zip(feats, labels)), test, C, bg_ids, args.seeds, args.epochs)
+                tag = "" if width == 1 else f", smoothed over {width} frames"
+                rows.append((f"{method} @ {100 * b:g}% ({p['config']}{tag})", p["bytes"], err, runs))
+                print(f"  {rows[-1][0]} done ({time.time() - t0:.0f} s)", flush=True)
     ref, _ = summary(rows[0][3])
     degenerate = min(r["classes_predicted"] for r in rows[0][3]) <= 1 or min(ref.values()) <= 0
     ref_mean = float(np.mean(list(ref.values())))
