@@ -155,14 +155,13 @@ def before_decode(decoder, codes, labels, lengths, instances) -> np.ndarray:
     return out
 
 
-def switching_stats(decoder, videos) -> tuple[int, int, int]:
-    """(frames, instances, switching hidden units) over ``videos``: a unit switches in an instance when
-    its pre-activation has different signs at the instance's first and last frame."""
+def instance_stats(decoder, videos):
+    """Per video, ``(n, E)``: each instance's frames and switching hidden units (a unit switches in
+    an instance when its pre-activation has different signs at the instance's first and last frame)."""
     from tascodec.data.segments import frame_layout
     from tascodec.decode import prepared
 
     prep = prepared(decoder)
-    frames = rows = switching = 0
     for codes, labels, lengths, instances in videos:
         seg, row, c = frame_layout(lengths, instances)
         if not row.size:
@@ -170,9 +169,15 @@ def switching_stats(decoder, videos) -> tuple[int, int, int]:
         first = np.flatnonzero(np.concatenate(([True], row[1:] != row[:-1])))
         last = np.append(first[1:], row.size) - 1
         u = codes[row[first]] @ prep.w1z.T + prep.w1a[labels[seg[first]]] + prep.b1
-        switching += int(np.count_nonzero(((u + c[first, None] * prep.wc) > 0) != ((u + c[last, None] * prep.wc) > 0)))
-        frames += row.size
-        rows += first.size
+        E = np.count_nonzero(((u + c[first, None] * prep.wc) > 0) != ((u + c[last, None] * prep.wc) > 0), axis=1)
+        yield last - first + 1, E
+
+
+def switching_stats(decoder, videos) -> tuple[int, int, int]:
+    """(frames, instances, switching hidden units) over ``videos``."""
+    frames = rows = switching = 0
+    for n, E in instance_stats(decoder, videos):
+        frames, rows, switching = frames + int(n.sum()), rows + n.size, switching + int(E.sum())
     return frames, rows, switching
 
 
@@ -181,23 +186,9 @@ def plan_fmas(decoder, videos) -> float:
     of ``n`` frames with ``E`` switching units the cheaper of ``n H`` (direct) and ``2 H + n (2 + E)``
     (alpha, beta and the per-frame product), times ``D``. An exact decode that goes through the
     hidden layer needs at least this; at the machine's GEMM rate it bounds the frames/s."""
-    from tascodec.data.segments import frame_layout
-    from tascodec.decode import prepared
-
-    prep = prepared(decoder)
-    H, D = prep.w2t.shape
-    total = 0.0
-    for codes, labels, lengths, instances in videos:
-        seg, row, c = frame_layout(lengths, instances)
-        if not row.size:
-            continue
-        first = np.flatnonzero(np.concatenate(([True], row[1:] != row[:-1])))
-        last = np.append(first[1:], row.size) - 1
-        n = (last - first + 1).astype(np.float64)
-        u = codes[row[first]] @ prep.w1z.T + prep.w1a[labels[seg[first]]] + prep.b1
-        E = np.count_nonzero(((u + c[first, None] * prep.wc) > 0) != ((u + c[last, None] * prep.wc) > 0), axis=1)
-        total += float(np.minimum(n * H, 2 * H + n * (2 + E)).sum()) * D
-    return total
+    H, D = decoder.hidden, decoder.feature_dim
+    return sum(float(np.minimum(n * H, 2 * H + n * (2 + E)).sum()) * D
+               for n, E in ((n.astype(np.float64), E) for n, E in instance_stats(decoder, videos)))
 
 
 def gemm_rate(H: int, D: int, repeats: int = 5) -> float:
