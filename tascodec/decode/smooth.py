@@ -41,9 +41,7 @@ def smooth_frames(x: np.ndarray, width: int) -> np.ndarray:
     width = check_width(width)
     if width == 1 or len(x) == 0:
         return x
-    before = width // 2
-    idx = np.clip(np.arange(-before, len(x) - before + width - 1), 0, len(x) - 1)
-    return _window(x[idx], width)
+    return _emit(x, 0, 0, len(x), len(x), width // 2, width)
 
 
 def smooth_blocks(blocks: Iterable[np.ndarray], num_frames: int, width: int) -> Iterator[np.ndarray]:
@@ -70,5 +68,6 @@ def smooth_blocks(blocks: Iterable[np.ndarray], num_frames: int, width: int) -> 
 
 
 def _emit(held, start, o0, o1, T, before, width) -> np.ndarray:
+    """Outputs ``[o0, o1)`` of a ``T``-frame video from ``held``, its frames from ``start`` on."""
     idx = np.clip(np.arange(o0 - before, o1 - before + width - 1), 0, T - 1) - start
     return _window(held[idx], width)

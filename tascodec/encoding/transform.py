@@ -226,20 +226,10 @@ class KnotSystem:
         out[1:] += self.off[:-1, None] * z[:-1]
         return out
 
-    def interpolate(self, z: np.ndarray) -> np.ndarray:
-        """Per-frame codes ``A z`` ``(T, k)``, as the ``linear`` decoder interpolates them."""
-        za = z[self.row_a]
-        return za + self.w[:, None] * (z[self.row_b] - za)
-
 
 def knots_from_coefficients(y: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray) -> np.ndarray:
     """The knots ``(R, k) float32`` whose interpolation is closest to ``y (T, k)`` (least squares)."""
     return KnotSystem(seg_length, seg_instances).fit(y)
-
-
-def interpolate(z: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray) -> np.ndarray:
-    """Per-frame codes ``(T, k)`` of knots ``z (R, k)``, as the ``linear`` decoder interpolates them."""
-    return KnotSystem(seg_length, seg_instances).interpolate(z)
 
 
 def _row_sums(rows: np.ndarray, values: np.ndarray, R: int) -> np.ndarray:
