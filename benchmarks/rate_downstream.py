@@ -7,11 +7,14 @@ train videos, trains MS-TCN (2 stages x 8 layers x 64 maps, Adam 5e-4, batch 1) 
 Edit, F1@{10,25,50} and the share of the original-features model's mean score kept ("n/a" when
 the original model is degenerate: it predicts one class or scores 0).
 
-``--smooth N`` adds, per restore, a model trained on it smoothed over N frames across action
-boundaries (``tasz decode --smooth N``); its error column is that of the smoothed frames.
+``--rows`` names what is trained on, per budget: ``tasz pca`` (the exact restore, spec section 4),
+``tasz pca+smooth`` (the restore ``tasz decode`` and ``TaszDataset`` give by default: smoothed
+across action boundaries, ``--smooth auto`` = three knot spacings per video, ``auto_width``),
+``generic`` and ``generic+smooth`` (over three kept-frame strides, or ``--smooth N`` frames for
+both); a smoothed row's error column is that of the smoothed frames.
 
 Run: ``python benchmarks/rate.py --datasets gtea --json r.json`` then
-``python benchmarks/rate_downstream.py r.json --dataset gtea [--smooth 16]``.
+``python benchmarks/rate_downstream.py r.json --dataset gtea [--rows "tasz pca+smooth,generic"]``.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ import rate  # noqa: E402
 
 import tascodec  # noqa: E402
 from tascodec.bench.runner import score_model, train_model  # noqa: E402
-from tascodec.decode.smooth import smooth_frames  # noqa: E402
+from tascodec.decode.smooth import auto_width, smooth_frames  # noqa: E402
 
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 
@@ -67,10 +70,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--work", default="/tmp/tasz-rate")
-    ap.add_argument("--smooth", type=int, default=1,
-                    help="also train on each restore smoothed over this many frames (tascodec.decode.smooth)")
-    ap.add_argument("--methods", default="tasz pca,generic")
-    ap.add_argument("--smoothed-only", action="store_true", help="with --smooth: skip the exact restores")
+    ap.add_argument("--smooth", default="auto", help="the smoothed rows' width: auto, or frames")
+    ap.add_argument("--rows", default="tasz pca,tasz pca+smooth,generic,generic+smooth")
+    ap.add_argument("--out", default=None, help="write the rows as JSON here (for --plot)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     res = json.loads(Path(args.json).read_text())[args.dataset]
@@ -82,32 +84,46 @@ def main(argv=None) -> int:
     test = [(test_ds.features(v), test_ds.labels(v)) for v in test_ds.videos]
     labels = [train_ds.labels(v) for v in train_ds.videos]
     X = [train_ds.features(v) for v in train_ds.videos]
+    lengths = [np.diff(np.flatnonzero(np.concatenate([[1], np.diff(y) != 0, [1]]))) for y in labels]
+    wanted = args.rows.split(",")
+    methods = list(dict.fromkeys(r.split("+")[0] for r in wanted))
     C, bg_ids = len(train_ds.vocab), train_ds.background_ids
     raw = res["raw_bytes"]
     print(f"{args.dataset}-like: {len(X)} train / {len(test)} test videos, MS-TCN 2x8x64, {args.epochs} epochs, "
           f"{args.seeds} seeds, 1 thread; tested on the original test split", flush=True)
     t0 = time.time()
+    kinds = ["original"]
     rows = [("original features", raw, 0.0, scores(list(zip(X, labels)), test, C, bg_ids, args.seeds, args.epochs))]
     print(f"  original done ({time.time() - t0:.0f} s)", flush=True)
     for b in map(float, args.budgets.split(",")):
-        for method in args.methods.split(","):
+        for method in methods:
             p = rate.frontier(res["points"], method, raw * b)
             if p is None:
                 rows.append((f"{method} @ {100 * b:g}%: nothing fits", 0, float("nan"), []))
+                kinds.append(method)
                 continue
             if method == "generic":
                 q = p["params"]
                 restored = rate.generic_restore(X, q["k"], q["s"], q["dt"], q["bdt"])
+                widths = [3 * q["s"]] * len(X)
             else:
                 with tascodec.open(p["path"]) as c:
                     restored = [c.decode(v) for v in train_ds.videos]
-            variants = ([] if args.smoothed_only and args.smooth > 1 else [(1, restored)]) + \
-                ([(args.smooth, [smooth_frames(r, args.smooth) for r in restored])] if args.smooth > 1 else [])
-            for width, feats in variants:
-                err = p["error"] if width == 1 else rate_error(X, feats)
+                    widths = [auto_width(c, v) for v in train_ds.videos]
+            if args.smooth != "auto":
+                widths = [int(args.smooth)] * len(X)
+            variants = []
+            if method in wanted:
+                variants.append((False, restored))
+            if f"{method}+smooth" in wanted:
+                variants.append((True, [smooth_frames(r, w, n) for r, w, n in zip(restored, widths, lengths)]))
+            for smooth, feats in variants:
+                err = rate_error(X, feats) if smooth else p["error"]
                 runs = scores(list(zip(feats, labels)), test, C, bg_ids, args.seeds, args.epochs)
-                tag = "" if width == 1 else f", smoothed over {width} frames"
+                span = f"{min(widths)}-{max(widths)}" if min(widths) != max(widths) else f"{widths[0]}"
+                tag = f", smoothed across boundaries over {span} frames" if smooth else ""
                 rows.append((f"{method} @ {100 * b:g}% ({p['config']}{tag})", p["bytes"], err, runs))
+                kinds.append(method + ("+smooth" if smooth else ""))
                 print(f"  {rows[-1][0]} done ({time.time() - t0:.0f} s)", flush=True)
     ref, _ = summary(rows[0][3])
     degenerate = min(r["classes_predicted"] for r in rows[0][3]) <= 1 or min(ref.values()) <= 0
@@ -125,8 +141,45 @@ def main(argv=None) -> int:
     if degenerate:
         print("\nwarning: the original-features model is degenerate (too few epochs?): shares kept are n/a")
     print(f"\n{time.time() - t0:.0f} s")
+    if args.out:
+        out = [{"row": name, "kind": kind, "bytes": nbytes, "raw_bytes": raw, "error": err,
+                "mean": summary(runs)[0] if runs else None, "std": summary(runs)[1] if runs else None,
+                "kept": None if degenerate or not runs else float(np.mean(list(summary(runs)[0].values())) / ref_mean)}
+               for kind, (name, nbytes, err, runs) in zip(kinds, rows)]
+        Path(args.out).write_text(json.dumps({"dataset": args.dataset, "epochs": args.epochs, "seeds": args.seeds,
+                                              "seconds": time.time() - t0, "rows": out}, indent=1))
     return 0
 
 
+def plot(files: list[Path], path: Path) -> None:
+    """Retained score against whole-file bytes (log axis), one panel per ``--out`` file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [json.loads(Path(f).read_text()) for f in files]
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4), squeeze=False)
+    styles = {"tasz pca": "s--", "tasz pca+smooth": "s-", "generic": "o--", "generic+smooth": "o:"}
+    for ax, r in zip(axes[0], runs):
+        for kind, style in styles.items():
+            pts = sorted((p for p in r["rows"] if p["kind"] == kind and p["kept"] is not None), key=lambda p: p["bytes"])
+            if pts:
+                ax.plot([100 * p["bytes"] / p["raw_bytes"] for p in pts], [100 * p["kept"] for p in pts], style,
+                        label=kind if kind != "tasz pca+smooth" else "tasz pca (default restore)", ms=4)
+        ax.axhline(100, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("whole-file bytes, % of raw float32")
+        ax.set_ylabel("MS-TCN mean score kept, % of original features")
+        ax.set_title(f"{r['dataset']}-like: {r['seeds']} seeds, {r['epochs']} epochs")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--plot"]:  # rate_downstream.py --plot OUT.png A.json [B.json ...]
+        plot([Path(f) for f in sys.argv[3:]], Path(sys.argv[2]))
+        sys.exit(0)
     sys.exit(main())

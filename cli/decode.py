@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from .options import SMOOTH
+
 
 @click.command("decode")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -24,17 +26,18 @@ import click
 @click.option("--rate", type=click.Choice(["source", "stored"]), default="source", show_default=True,
               help="source: repeat each frame of a container encoded with --sample-rate N N times, back to "
                    "the source frame rate (what loaders that subsample again expect); stored: as stored.")
-@click.option("--smooth", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Average the restored frames over N stored frames, across action boundaries (1: the "
-                   "exact restore). Small pca budgets train segmentation models better smoothed "
-                   "(README, Rate and quality).")
+@click.option("--smooth", type=SMOOTH, default="auto", show_default=True,
+              help="Smooth the restore across action boundaries over N stored frames (1: the exact restore; "
+                   "auto: three knot spacings for a pca file, which trains segmentation models better at "
+                   "small budgets, else 1; README, Rate and quality).")
 @click.option("-f", "--force", is_flag=True,
               help="Replace an existing output (a folder only if tascodec wrote it, or it is empty).")
 def cmd(file: Path, video: str | None, output: Path | None, device: str | None, with_test: Path | None,
-        rate: str, smooth: int, force: bool) -> None:
+        rate: str, smooth: str, force: bool) -> None:
     """Restore features from FILE.tasz: one video (--video) or the whole dataset (-o DIR)."""
     from tascodec.container.reader import open_container
     from tascodec.decode.export import export_dataset, export_video, restore_repeat
+    from tascodec.decode.smooth import AUTO, auto_width
     from tascodec.errors import UsageError
 
     if video is None and output is None:
@@ -46,11 +49,17 @@ def cmd(file: Path, video: str | None, output: Path | None, device: str | None, 
         times = f" (each stored frame repeated {repeat}x, back to the source rate)" if repeat > 1 else ""
         if video is not None:
             path = export_video(c, video, output, force=force, device=device, rate=rate, smooth=smooth)
-            click.echo(f"{path}: {c.decoder.feature_dim} x {repeat * c.num_frames(video)} float32{times}")
+            width = auto_width(c, video) if smooth == AUTO else smooth
+            how = f", smoothed across action boundaries over {width} frames" if width > 1 else ""
+            click.echo(f"{path}: {c.decoder.feature_dim} x {repeat * c.num_frames(video)} float32{times}{how}")
         else:
             export_dataset(c, output, force=force, device=device, progress=True, with_test=with_test, rate=rate,
                            smooth=smooth)
-            click.echo(f"{output}: {len(c.videos)} videos, {repeat * c.total_frames:,} frames{times}")
+            widths = sorted({auto_width(c, v) for v in c.videos}) if smooth == AUTO else [smooth]
+            how = "" if widths == [1] else (f", smoothed across action boundaries over {widths[0]}" if len(widths) == 1
+                                            else f", smoothed across action boundaries over {widths[0]}-{widths[-1]}")
+            how += " frames" if how else ""
+            click.echo(f"{output}: {len(c.videos)} videos, {repeat * c.total_frames:,} frames{times}{how}")
             if with_test is not None:
                 test = (output / "splits").glob("test.split*.bundle")
                 n = sum(len(p.read_text().split()) for p in test)

@@ -42,6 +42,11 @@ def render(s: dict[str, Any]) -> str:
         ("decoder", f"{dec['kind']}" + (f", hidden {dec['hidden']}" if dec["kind"] == "mlp" else "")
                     + f", {dec['weights_dtype']} weights, sha256 {dec['sha256'][:16]}"),
     ]
+    lo, hi = s["smooth_auto"]
+    if hi > 1:
+        span = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        lines.append(("restore", f"smoothed across action boundaries over {span} frames by default "
+                                 "(tasz decode, TaszDataset; --smooth 1 / smooth=1: the exact decode)"))
     out = [f"{k:<11} {v}" for k, v in lines]
     total = parts["total"] or 1
     out.append("")
@@ -82,9 +87,12 @@ def cmd(file: Path, as_json: bool, videos: bool) -> None:
     """Show what FILE (.tasz) holds: counts, method, sizes per part, ratio, provenance."""
     from tascodec.container.reader import open_container
     from tascodec.container.summary import summarize, video_list
+    from tascodec.decode.smooth import auto_width
 
     with open_container(file) as c:
         s = summarize(c)
+        widths = [auto_width(c, v) for v in c.videos] or [1]
+        s["smooth_auto"] = [min(widths), max(widths)]  # what --smooth auto gives, per video
         rows = video_list(c) if videos else None
     if as_json:
         if rows is not None:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from .decode.container import Container
-from .decode.smooth import check_width, smooth_frames
+from .decode.smooth import AUTO, check_width, resolve_width, smooth_frames
 from .decode.torch_backend import decode_segments_torch, resolve_device
 from .errors import UnknownVideo, UsageError
 
@@ -63,8 +63,9 @@ class TaszDataset(torch.utils.data.Dataset):
         transform: called on each item dict; its result is the item (with ``num_workers > 0`` under
             ``spawn`` it must pickle: a module-level function, not a lambda).
         layout: ``"TD"`` (default): ``features (T, D)``; ``"DT"``: ``features (D, T)``.
-        smooth: average the restored frames over this many frames, across action boundaries
-            (``tascodec.decode.smooth``; 1, the default, restores exactly).
+        smooth: smooth the restore across action boundaries over this many frames
+            (``tascodec.decode.smooth``): ``"auto"`` (default) three knot spacings for a ``pca``
+            file (small budgets train better so), the exact restore for other files; 1: exact.
 
     Attributes: ``videos`` (names), ``vocab`` (class names by id), ``activities`` (per video, or
     None), ``num_frames`` (per video), ``feature_dim``.
@@ -72,7 +73,7 @@ class TaszDataset(torch.utils.data.Dataset):
 
     def __init__(self, path: str | os.PathLike, *, videos: Sequence[str] | None = None, device=None,
                  cache: bool = False, cache_dtype: torch.dtype | None = None, return_activity: bool = False,
-                 transform: Callable[[dict[str, Any]], Any] | None = None, layout: str = "TD", smooth: int = 1):
+                 transform: Callable[[dict[str, Any]], Any] | None = None, layout: str = "TD", smooth: int | str = AUTO):
         if layout not in LAYOUTS:
             raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
         if transform is not None and not callable(transform):
@@ -154,9 +155,11 @@ class TaszDataset(torch.utils.data.Dataset):
         if self.device is None or self.device.type == "cpu":  # numpy is the fastest CPU decoder
             x = torch.from_numpy(c.decode(video, smooth=self.smooth))
         else:
-            x = decode_segments_torch(c.decoder, c.codes(video), *c.segments(video), device=self.device)
-            if self.smooth > 1:
-                x = torch.from_numpy(smooth_frames(x.cpu().numpy(), self.smooth)).to(self.device)
+            labels, lengths, rows = c.segments(video)
+            x = decode_segments_torch(c.decoder, c.codes(video), labels, lengths, rows, device=self.device)
+            width = resolve_width(self.smooth, c, video)
+            if width > 1:
+                x = torch.from_numpy(smooth_frames(x.cpu().numpy(), width, lengths)).to(self.device)
         return x.T.contiguous() if self.layout == "DT" else x
 
     def _open(self) -> Container:

@@ -264,3 +264,20 @@ def inversion_problem(vids):
         labels.append(np.repeat(seg_label, counts))
         off += int(counts.sum())
     return np.concatenate(xs), np.concatenate(rows), np.concatenate(labels).astype(np.int64), np.concatenate(cs)
+
+
+def linear_content(seed=0, *, fpc=3, videos=("a", "b", "c"), segs_per_video=(6, 1, 9), D=8, k=4, C=3) -> Content:
+    """A ``linear``-decoder (pca) content: segments of 1-40 frames, ``ceil(l / fpc)`` knots each."""
+    from tascodec.encoding import transform
+
+    rng = np.random.default_rng(seed)
+    dec = Decoder("linear", D, k, C, 0, activation="identity",
+                  weights=transform.store_weights(rng.standard_normal((D, k)), rng.standard_normal(D), "float32"))
+    S = int(sum(segs_per_video))
+    lengths = rng.integers(1, 40, S).astype(np.int64)
+    inst = transform.knot_counts(lengths, fpc)
+    return Content(vocab=[f"c{i}" for i in range(C)], videos=list(videos),
+                   video_segments=np.concatenate(([0], np.cumsum(segs_per_video))).astype(np.int64),
+                   seg_label=rng.integers(0, C, S).astype(np.int32), seg_length=lengths, seg_instances=inst,
+                   decoder=dec, codes=rng.standard_normal((int(inst.sum()), k)).astype(np.float32),
+                   codes_dtype="float32", background=["c0"], provenance={"method": "pca", "settings": {}})

@@ -82,12 +82,14 @@ def raw_feature_bytes(ds: TASDataset) -> int:
     return 4 * (ds.feature_dim or 0) * ds.total_frames
 
 
-def container_source(c: Container, *, cache_bytes: int = CACHE_BYTES, device=None) -> Sequence[tuple]:
-    """``(restored features (T, D), labels (T,))`` per video; kept in memory when they fit."""
+def container_source(c: Container, *, cache_bytes: int = CACHE_BYTES, device=None,
+                     smooth: int | str = "auto") -> Sequence[tuple]:
+    """``(restored features (T, D), labels (T,))`` per video; kept in memory when they fit.
+    ``smooth``: the restore a trainer gets by default (``tascodec.decode.smooth``; 1: exact)."""
     backend = "torch" if device not in (None, "cpu") else "numpy"
 
     def load(v):
-        return c.decode(v, backend=backend, device=device), c.labels(v)
+        return c.decode(v, backend=backend, device=device, smooth=smooth), c.labels(v)
 
     if c.raw_feature_bytes <= cache_bytes:
         return [load(v) for v in c.videos]
@@ -132,7 +134,7 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
              sample_rate: int = 1, background: Sequence[str] = ("background",), epochs: int = 50,
              lr: float = 5e-4, batch_size: int = 1, seed: int = 0, seeds: int = 1, device: str = "cpu",
              include_original: bool = True, progress: bool = True,
-             log: Callable[[str], None] | None = None, **backbone) -> list[Row]:
+             log: Callable[[str], None] | None = None, smooth: int | str = "auto", **backbone) -> list[Row]:
     """Train and test the backbone on the original data and on each container; one Row each.
 
     ``seeds``: every model is trained ``seeds`` times (seeds ``seed``, ``seed + 1``, ...); a row's
@@ -140,9 +142,13 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
     ``split``: a split number, or ``"all"``: every split the dataset has (train on its train
     part, test on its test part), one row per split and model, then one ``split="mean"`` row per
     model with the scores averaged over splits (per seed, then over seeds), as the community's
-    evaluation scripts report. ``backbone`` passes MS-TCN sizes through (``num_stages``,
-    ``num_layers``, ``num_f_maps``, ...).
+    evaluation scripts report. ``smooth``: how the containers are restored for training, as
+    ``TaszDataset`` does by default (``"auto"``; 1: the exact decode). ``backbone`` passes MS-TCN
+    sizes through (``num_stages``, ``num_layers``, ``num_f_maps``, ...).
     """
+    from ..decode.smooth import check_width
+
+    check_width(smooth)
     split = parse_split(split)
     if seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {seeds}")
@@ -163,7 +169,7 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
         rows: list[Row] = []
         for n, (train, test) in zip(splits, parts):
             split_rows = _eval_split(train, test, opened, seed_list, include_original, fit, log,
-                                     label=f"split {n}" if len(splits) > 1 else None)
+                                     label=f"split {n}" if len(splits) > 1 else None, smooth=smooth)
             for r in split_rows:
                 r.split = n
             rows.extend(split_rows)
@@ -176,7 +182,7 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
 
 
 def _eval_split(train: TASDataset, test: TASDataset, opened: Sequence[Container], seed_list: Sequence[int],
-                include_original: bool, fit: dict, log, label: str | None) -> list[Row]:
+                include_original: bool, fit: dict, log, label: str | None, smooth: int | str = "auto") -> list[Row]:
     say = log or (lambda s: None)
     where = f" ({label})" if label else ""
     test_source = dataset_source(test)
@@ -209,7 +215,7 @@ def _eval_split(train: TASDataset, test: TASDataset, opened: Sequence[Container]
                          per_seed))
     for c in opened:
         say(f"training on {c.path.name}: {c.num_videos} restored videos ({c.total_frames} frames){where}")
-        per_seed, _ = runs(container_source(c, device=device), c.path.name)
+        per_seed, _ = runs(container_source(c, device=device, smooth=smooth), c.path.name)
         size = c.path.stat().st_size
         rows.append(_row(c.path.name, method_of(c), c.num_videos, c.total_frames, size, seed_list, per_seed,
                          percent_of_original=100.0 * size / max(original_bytes, 1)))

@@ -36,7 +36,7 @@ from ..container.names import name_problem
 from ..container.summary import sample_rate_of
 from ..errors import UsageError
 from . import iter_decode_video
-from .smooth import check_width, smooth_blocks
+from .smooth import AUTO, check_width, resolve_width, smooth_blocks
 
 WRITE_BLOCK_FRAMES = 4096  # frames decoded and written to a .npy at once
 RATES = ("source", "stored")
@@ -92,10 +92,12 @@ def restore_repeat(container, rate: str = "source") -> int:
 
 
 def export_video(container, video: str, out: str | os.PathLike | None = None, *, force: bool = False,
-                 device=None, rate: str = "source", smooth: int = 1) -> Path:
+                 device=None, rate: str = "source", smooth: int | str = AUTO) -> Path:
     """Restore ``video`` to ``out`` (default ``<video>.npy`` in the working folder); returns the path.
 
-    Like ``np.save``, ``.npy`` is appended to an ``out`` that does not end with it.
+    Like ``np.save``, ``.npy`` is appended to an ``out`` that does not end with it. ``smooth``:
+    across action boundaries, over this many stored frames (``"auto"``: the container's width, 1:
+    the exact restore; ``tascodec.decode.smooth``).
     """
     video = container.videos[container.index(video)]
     check_width(smooth)
@@ -112,13 +114,12 @@ def export_video(container, video: str, out: str | os.PathLike | None = None, *,
 
 def export_dataset(container, out_dir: str | os.PathLike, *, force: bool = False, device=None,
                    progress: bool = False, with_test: str | os.PathLike | None = None,
-                   rate: str = "source", smooth: int = 1) -> Path:
+                   rate: str = "source", smooth: int | str = AUTO) -> Path:
     """Restore every video of ``container`` as an MS-TCN dataset folder ``out_dir``; returns it.
 
     ``with_test``: an original dataset folder (MS-TCN layout) whose test split of the container's
     split number joins the restored train videos. ``rate``: ``"source"`` (repeat frames back to
-    the source frame rate) or ``"stored"`` (see the module notes). ``smooth``: average the restored
-    frames over that many stored frames, across action boundaries (``tascodec.decode.smooth``).
+    the source frame rate) or ``"stored"`` (see the module notes). ``smooth``: as ``export_video``.
     """
     check_width(smooth)
     out_dir = Path(out_dir)
@@ -216,10 +217,10 @@ def _repeated(blocks, repeat: int):
         yield b if repeat == 1 else np.repeat(b, repeat, axis=0)
 
 
-def _blocks(container, video: str, device, smooth: int = 1):
+def _blocks(container, video: str, device, smooth: int | str = AUTO):
     backend = "numpy" if device in (None, "cpu") else "torch"
     blocks = iter_decode_video(container, video, chunk_frames=WRITE_BLOCK_FRAMES, backend=backend, device=device)
-    return smooth_blocks(blocks, container.num_frames(video), smooth)
+    return smooth_blocks(blocks, container.segments(video)[1], resolve_width(smooth, container, video))
 
 
 def _check_inside(root: Path, path: Path) -> None:
