@@ -67,7 +67,8 @@ def ensure_data(cache: Path, epochs: int, names=tuple(DATASETS)) -> dict[str, tu
         if not (data / "mapping.txt").exists():
             _tasz("synth", str(data), "--like", like, "--videos", str(videos), "--seed", "0", "-f")
         if not tasz.exists():
-            _tasz("encode", str(data), "-o", str(tasz), "--part", "all", "--epochs", str(epochs), "-q", "-f")
+            _tasz("encode", str(data), "-o", str(tasz), "--method", "inversion", "--part", "all", "--epochs", str(epochs),
+                  "-q", "-f")
         out[name] = (tasz, data)
     return out
 

@@ -93,7 +93,7 @@ def main() -> None:
     from tascodec.data.layout import read_dataset
 
     ds = read_dataset(a.data, background=["SIL"])
-    settings = {"train_steps": a.train_steps, "chunk_frames": a.chunk_frames, "background": ["SIL"],
+    settings = {"method": "inversion", "train_steps": a.train_steps, "chunk_frames": a.chunk_frames, "background": ["SIL"],
                 "progress": False}
     if a.iters is not None:
         settings["iters"] = a.iters

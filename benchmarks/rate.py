@@ -14,18 +14,19 @@ that fits, for:
   its bytes count the basis, the mean, the coefficients and the labels (run-length, zstd).
 - ``tasz pca``: what ``tasz encode DATA --target-ratio B`` writes for each budget ``B`` (rate
   control: method ``pca``, decoder kind ``linear``, the configuration it measures best on a
-  sample): whole-file bytes, restored by ``tascodec.open(...).decode``; and once at the shipped
-  ``--method pca`` defaults. ``--pca-grid`` adds real files over a fixed grid of configurations
+  sample): whole-file bytes, restored by ``tascodec.open(...).decode``; once as ``tasz encode DATA``
+  writes it (``default``: rate control at 0.5% of raw) and once at the fixed shape a given shape
+  fills from (128 components, one code per 4 frames, int8). ``--pca-grid`` adds real files over a fixed grid of configurations
   (components fitted once at the largest k; PCA is nested) to check that rate control lands on
   the grid's frontier.
 - ``mean K=1`` and ``coreset K=1``: the paper's baselines (one frame per segment), real files.
 - ``inversion`` (optional, ``--inversion``): the paper's method at the shipped defaults.
 
 Error: relative squared error ``sum |x - x^|^2 / sum |x|^2`` over the stored (train) frames.
-``--downstream``: MS-TCN (2 stages x 8 layers, ``--epochs``) trained on each restore over
-``--seeds`` seeds, tested on the original test split: mean (std) Acc, Edit, F1@{10,25,50}.
+Downstream value (MS-TCN trained on these restores over several seeds): ``rate_downstream.py``,
+which reads the ``--json`` this script writes.
 
-Run: ``python benchmarks/rate.py [--datasets gtea,50salads,breakfast] [--quick]``.
+Run: ``python benchmarks/rate.py [--datasets gtea,50salads,breakfast] [--budgets 0.001,0.02] [--quick]``.
 """
 from __future__ import annotations
 
@@ -235,10 +236,10 @@ def pca_points(ds, out: Path, ks, fpcs, levels, background, wdtypes) -> list[dic
     return points
 
 
-def rate_points(data: Path, out: Path, background, raw: int) -> list[dict]:
+def rate_points(data: Path, out: Path, background, raw: int, budgets=BUDGETS) -> list[dict]:
     """``tasz encode --target-ratio B`` for every budget ``B``: the shipped rate control."""
     points = []
-    for b in BUDGETS:
+    for b in budgets:
         p = encode_point(data, out, f"rate-{b:g}", background, method="pca", target_ratio=b)
         with tascodec.open(p["path"]) as c:
             chosen = c.metadata["provenance"]["settings"]["target"]["chosen"]
@@ -264,13 +265,13 @@ def frontier(points: list[dict], method: str, budget: float) -> dict | None:
     return min(ok, key=lambda p: p["error"]) if ok else None
 
 
-def table(points: list[dict], raw: int) -> str:
+def table(points: list[dict], raw: int, budgets=BUDGETS) -> str:
     methods = ["generic", "tasz pca"]
     grid = any(p["method"] == "tasz pca grid" for p in points)
     lines = ["| budget (% of raw) | bytes | generic: error (config) | tasz pca: error (config) | tasz / generic |"
              + (" grid frontier |" if grid else ""),
              "|---:|---:|---|---|---:|" + ("---:|" if grid else "")]
-    for b in BUDGETS:
+    for b in budgets:
         budget = raw * b
         best = {m: frontier(points, m, budget) for m in methods}
         cells = [f"{p['error']:.4f} ({p['config']}, {p['bytes']:,} B)" if p else "nothing fits" for p in best.values()]
@@ -330,7 +331,10 @@ def main(argv=None) -> int:
     ap.add_argument("--inversion", action="store_true", help="also the paper's method at the shipped defaults")
     ap.add_argument("--png", default="benchmarks/rate.png")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--budgets", default=",".join(f"{b:g}" for b in BUDGETS),
+                    help="shares of raw for the rate-control files and the table")
     args = ap.parse_args(argv)
+    budgets = tuple(map(float, args.budgets.split(",")))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     ks = (16, 32, 64, 128, 256) if args.quick else (16, 32, 64, 128, 256, 384, 512)
@@ -353,22 +357,23 @@ def main(argv=None) -> int:
         X = [ds.features(v) for v in ds.videos]
         points = generic_points(X, labels_blob(ds), ks, strides)
         del X
-        points += rate_points(data, out, bg, raw)
+        points += rate_points(data, out, bg, raw, budgets)
         if args.pca_grid:
             grid = pca_points(ds, out, ks, fpcs, levels, bg, wdtypes)
             points += [dict(p, method="tasz pca grid") for p in grid]
-        points.append(encode_point(data, out, "pca default", bg, method="pca", latent_dtype="int8"))
+        points.append(encode_point(data, out, "default", bg))  # what `tasz encode DATA` writes
+        points.append(encode_point(data, out, "pca fixed shape", bg, method="pca", frames_per_code=4))
         for m in ("mean", "coreset"):
             points.append(encode_point(data, out, f"{m} K=1", bg, method=m, K=1))
         if args.inversion:
-            points.append(encode_point(data, out, "inversion default", bg))
+            points.append(encode_point(data, out, "inversion default", bg, method="inversion"))
         results[kind] = {"raw_bytes": raw, "frames": ds.total_frames, "videos": len(ds), "stride": stride,
                          "points": points, "seconds": time.time() - t0}
         print(f"\n## {kind}-like: real split-1 labels, {len(ds)} train videos"
               f"{' (first ' + str(n_train) + ')' if n_train else ''}, frame stride {stride}, "
               f"{ds.total_frames:,} frames, {args.dim}-d, raw {raw / 1e6:.1f} MB "
               f"({time.time() - t0:.0f} s)\n", flush=True)
-        print(table(points, raw), flush=True)
+        print(table(points, raw, budgets), flush=True)
         if args.json:  # after each dataset: a long run can be read (rate_downstream.py) while it goes on
             Path(args.json).write_text(json.dumps(results, indent=1))
     if args.png:

@@ -277,6 +277,7 @@ def main() -> None:
         settings = {k: v for k, v in (("train_steps", args.train_steps), ("iters", args.iters))
                     if v is not None}
         settings["background"] = ["SIL"]
+        settings["method"] = "inversion"  # the TCA prior and its inversion: what scales with the data
         for path in args.data:
             r = stages(path, args.out, settings, args.threads)
             results.append(r)

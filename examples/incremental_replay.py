@@ -45,8 +45,8 @@ def main() -> None:
     ap.add_argument("data")
     ap.add_argument("--activity-pattern", required=True, help="regex whose first group is the activity")
     ap.add_argument("--epochs", type=int, default=10, help="MS-TCN epochs per activity")
-    ap.add_argument("--encode-epochs", type=int, default=None, help="TCA training epochs (default preset)")
-    ap.add_argument("--iters", type=int, default=None, help="inversion iterations (default preset)")
+    ap.add_argument("--target-ratio", type=float, default=None,
+                    help="the container's size as a share of the raw features (default: tascodec's, 0.005)")
     ap.add_argument("--ratio", type=float, default=0.5, help="share of each activity's videos replayed")
     ap.add_argument("--no-replay", action="store_true", help="the forgetting baseline")
     ap.add_argument("--work", help="folder for the containers (default: temporary)")
@@ -58,7 +58,7 @@ def main() -> None:
     test = read_dataset(args.data, part="test", activity_pattern=args.activity_pattern)
     activities = sorted({train.activity(v) for v in train.videos})
 
-    extra = {k: v for k, v in (("epochs", args.encode_epochs), ("iters", args.iters)) if v}
+    extra = {"target_ratio": args.target_ratio} if args.target_ratio else {}
     full = encode(args.data, work / "train.tasz", activity_pattern=args.activity_pattern, progress=False,
                   force=True, **extra)
     memory = {}
@@ -75,7 +75,7 @@ def main() -> None:
         if not args.no_replay:
             for earlier in activities[:step]:
                 with open_tasz(memory[earlier]) as c:
-                    videos += [(c.decode(v), c.labels(v)) for v in c.videos]
+                    videos += [(c.decode(v, smooth="auto"), c.labels(v)) for v in c.videos]  # as TaszDataset restores
         train_steps(model, opt, videos, args.epochs, seed=step)
         seen = [v for v in test.videos if test.activity(v) in activities[: step + 1]]
         scores = evaluate_model(model, [(test.features(v), test.labels(v)) for v in seen], test.background_ids)

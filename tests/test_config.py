@@ -32,7 +32,7 @@ def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         C.FAST.codes.K = 4
     changed = C.FAST.replace(K=4)
-    assert (changed.K, changed.codes.K, C.FAST.K) == (4, 4, defaults.K)  # flat and by section; FAST unchanged
+    assert (changed.K, changed.codes.K, C.FAST.K) == (4, 4, None)  # flat and by section; FAST unchanged
     with pytest.raises(TypeError, match="no encode setting named 'bogus'"):
         C.FAST.replace(bogus=1)
 
@@ -52,12 +52,20 @@ def test_invalid_values_are_one_line_usage_errors_naming_the_setting(name, value
 
 
 def test_settings_of_several_sections_are_checked_together():
+    inv = C.FAST.replace(method="inversion")
     with pytest.raises(UsageError, match="weights dtype int8 is for method pca"):
-        C.FAST.replace(weights_dtype="int8")
+        inv.replace(weights_dtype="int8")
     with pytest.raises(UsageError, match="method 'inversion' has no rate control"):
-        C.FAST.replace(target_bytes=1000)
+        inv.replace(target_bytes=1000)
     with pytest.raises(UsageError, match="needs a budget"):
-        C.FAST.replace(epochs=None, train_steps=None)
+        inv.replace(epochs=None, train_steps=None)
+    with pytest.raises(UsageError, match="give K or a target"):
+        C.FAST.replace(K=8, target_ratio=0.01)
+    with pytest.raises(UsageError, match="K .knots per segment. or frames per code"):
+        C.FAST.replace(K=8, frames_per_code=2)
+    with pytest.raises(UsageError, match="use method inversion"):
+        C.FAST.replace(model="x.tasz")
+    assert C.FAST.replace(weights_dtype="int8").method == "pca"  # the default method takes int8 weights
     assert C.FAST.replace(method="mean", epochs=None, train_steps=None).epochs is None  # mean trains nothing
 
 
@@ -68,15 +76,24 @@ def test_presets_are_instances_with_the_defaults():
         assert isinstance(p, C.EncodeConfig) and p.preset == name
         assert {k: getattr(p, k) for k in values} == values
     fast = C.FAST
-    assert (fast.K, fast.hidden, fast.train_lr, fast.iters, fast.lr) == (
+    assert C.PAPER.method == "inversion" and fast.method == "pca"
+    assert (C.FAST.replace(method="inversion").resolve().K, fast.hidden, fast.train_lr, fast.iters, fast.lr) == (
         defaults.K, defaults.HIDDEN, defaults.TRAIN_LR, defaults.INVERSION_ITERS, defaults.INVERSION_LR)
     assert (fast.cache_bytes, fast.buffer_frames, fast.chunk_frames, fast.checkpoint_every) == (
         defaults.CACHE_BYTES, defaults.BUFFER_FRAMES, defaults.CHUNK_FRAMES, defaults.CHECKPOINT_SECONDS)
-    tca, pca = fast.resolve(), fast.replace(method="pca").resolve()
+    tca, pca = fast.replace(method="inversion").resolve(), fast.resolve()
     assert (tca.latent_dim, tca.latent_dtype, tca.weights_dtype, tca.init) == (defaults.LATENT, "float16", "float16",
                                                                                 "encoder")
     assert (pca.latent_dim, pca.frames_per_code, pca.levels, pca.latent_dtype, pca.K, pca.epochs) == (
         defaults.PCA_COMPONENTS, defaults.PCA_FRAMES_PER_CODE, defaults.PCA_LEVELS, "int8", None, None)
+    # nothing shaped: rate control at the default budget; any shape (or K, or a budget): no default budget
+    assert (pca.target_ratio, pca.target_default, pca.resolve().target_default) == (defaults.TARGET_RATIO, True, True)
+    for shape in (dict(latent_dim=64), dict(frames_per_code=2), dict(levels=31), dict(weights_dtype="float16"),
+                  dict(latent_dtype="float16"), dict(K=8), dict(target_ratio=0.01)):
+        r = fast.replace(**shape).resolve()
+        assert not r.target_default and r.target_ratio == shape.get("target_ratio"), shape
+    k8 = fast.replace(K=8).resolve()
+    assert (k8.K, k8.frames_per_code, k8.latent_dim) == (8, None, defaults.PCA_COMPONENTS)
 
 
 def test_options_override_a_config_as_replace_does():
@@ -108,7 +125,7 @@ def test_fingerprint_follows_the_settings_that_change_the_output():
     ds = SimpleNamespace(name="d", labels_hash=lambda: "h", feature_dim=16, total_frames=100)
 
     def fp(**kw):
-        return fingerprint(C.FAST.replace(**kw).resolve(), ds, model=None, target=None)
+        return fingerprint(C.FAST.replace(method="inversion").replace(**kw).resolve(), ds, model=None, target=None)
 
     base = fp()
     assert base == fp(progress=False) == fp(device="cpu") == fp(force=True) == fp(resume=False)
@@ -134,7 +151,7 @@ def test_cli_options_come_from_the_config():
             assert f"[{s.metadata['note']}]" in text, s.name
         if s.metadata["choices"] is not None:
             assert list(params[s.name].type.choices) == list(s.metadata["choices"]), s.name
-    assert f"[default: {C.FAST.K}]" in text and f"[default: {C.FAST.optimizer}]" in text
+    assert f"[default: {C.FAST.method}]" in text and f"[default: {C.FAST.optimizer}]" in text
     assert f"[preset: {C.FAST.iters}]" in text and f"[{C.FAST.hidden}]" in text
     for name in ("optimizer", "method", "latent_dtype", "weights_dtype", "preset", "init", "part"):
         assert params[name].type.choices, name

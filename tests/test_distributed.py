@@ -36,7 +36,7 @@ from tascodec.data.layout import read_dataset
 from tascodec.data.synthetic import synthesize
 from tascodec.encoding import pipeline
 
-SETTINGS = dict(epochs=8, iters=20, batch_size=32, hidden=64, latent_dim=8, kl_weight=0.1, progress=False,
+SETTINGS = dict(method="inversion", epochs=8, iters=20, batch_size=32, hidden=64, latent_dim=8, kl_weight=0.1, progress=False,
                 chunk_frames=150)
 LOSS_RTOL = 0.1
 RESTORED_RTOL = 0.08
@@ -131,7 +131,7 @@ def test_two_gloo_ranks_share_a_step_budget_on_breakfast_like_data(tmp_path):
     """The step budget counts global steps: both ranks stop together (no hang), after the same
     number of steps as one process, and the result matches it within training noise."""
     data = synthesize(tmp_path / "bf", like="breakfast", videos=12, dim=32, length_scale=0.03, seed=3)
-    settings = dict(train_steps=30, iters=20, batch_size=32, hidden=64, latent_dim=8, kl_weight=0.1,
+    settings = dict(method="inversion", train_steps=30, iters=20, batch_size=32, hidden=64, latent_dim=8, kl_weight=0.1,
                     progress=False, chunk_frames=200, background=["SIL"])
     ref = pipeline.encode(data, tmp_path / "ref.tasz", **settings)
     script = tmp_path / "budget.py"

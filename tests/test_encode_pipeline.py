@@ -16,7 +16,7 @@ from tascodec.encoding.checkpoint import load_tree, save_tree
 from tascodec.encoding.frames import FrameStore, feature_stats, training_batches
 from tascodec.errors import DatasetError, OutputExistsError, UsageError
 
-TINY = dict(epochs=2, iters=20, batch_size=64, hidden=32, latent_dim=8, progress=False)
+TINY = dict(method="inversion", epochs=2, iters=20, batch_size=64, hidden=32, latent_dim=8, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def data(tmp_path_factory):
 def encoded(data, tmp_path_factory):
     """One container per method, made once for the module."""
     out = tmp_path_factory.mktemp("enc")
-    return {m: pipeline.encode(data, out / f"{m}.tasz", method=m, **TINY) for m in pipeline.METHODS}
+    return {m: pipeline.encode(data, out / f"{m}.tasz", **{**TINY, "method": m}) for m in pipeline.METHODS}
 
 
 def _features(data, video):
@@ -335,7 +335,7 @@ def _steps_taken(monkeypatch):
 def test_default_budget_is_epochs_or_steps_whichever_first(data, tmp_path, monkeypatch):
     ds = read_dataset(data)
     calls = _steps_taken(monkeypatch)
-    tiny = {k: v for k, v in TINY.items() if k != "epochs"}
+    tiny = {k: v for k, v in TINY.items() if k not in ("epochs", "method")}
     monkeypatch.setitem(pipeline.PRESETS["fast"], "epochs", 3)
     # few frames per batch: 3 epochs are more steps than the budget, which stops training
     monkeypatch.setitem(pipeline.PRESETS["fast"], "train_steps", 10)

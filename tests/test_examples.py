@@ -39,7 +39,7 @@ def test_train_on_tasz_with_workers(data):
 def test_incremental_replay(data, tmp_path):
     d, _ = data
     out = run(str(EXAMPLES / "incremental_replay.py"), str(d), "--activity-pattern", r"^S\d+_([^_]+)_",
-              "--epochs", "1", "--encode-epochs", "1", "--iters", "10", "--work", str(tmp_path))
+              "--epochs", "1", "--work", str(tmp_path))
     assert "replay memory:" in out
     steps = [line for line in out.splitlines() if line.startswith("after ")]
     assert len(steps) >= 2 and all("acc on all seen" in s for s in steps)

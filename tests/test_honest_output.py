@@ -32,7 +32,7 @@ def test_no_escape_codes_or_carriage_returns_when_output_is_not_a_terminal(tiny)
     runs = [
         _tasz("synth", str(root / "s"), "--like", "gtea", "--videos", "4", "--dim", "8", "--length-scale", "0.03",
               cwd=root),
-        _tasz("encode", str(d), "-o", str(root / "e.tasz"), "--epochs", "2", "--iters", "3", "--hidden", "16",
+        _tasz("encode", str(d), "-o", str(root / "e.tasz"), "--method", "inversion", "--epochs", "2", "--iters", "3", "--hidden", "16",
               "--latent-dim", "4", "--device", "cpu", cwd=root),
         _tasz("decode", str(root / "e.tasz"), "-o", str(root / "restored"), cwd=root),
         _tasz("eval", str(d), "--tasz", str(root / "e.tasz"), "--epochs", "2", "--stages", "1", "--layers", "2",

@@ -20,7 +20,7 @@ from tascodec.data.synthetic import synthesize
 from tascodec.encoding import pipeline
 from tascodec.errors import DatasetError, DatasetWarning, FrameCountMismatch
 
-TINY = dict(epochs=1, iters=5, batch_size=64, hidden=16, latent_dim=4, progress=False)
+TINY = dict(method="inversion", epochs=1, iters=5, batch_size=64, hidden=16, latent_dim=4, progress=False)
 TINY_CLI = ["--epochs", "1", "--iters", "5", "--batch-size", "64", "--hidden", "16", "--latent-dim", "4"]
 EVAL = ["--epochs", "1", "--stages", "1", "--layers", "2", "--channels", "8", "-q"]
 LAYOUTS = ["F", "readonly", "F-readonly", "float16", "float64"]
@@ -96,8 +96,8 @@ def test_encode_matches_the_c_order_float32_encode(variant, reference, root, met
     layout, path = variant
     want = root / f"ref-{method}.tasz"
     if not want.exists():
-        pipeline.encode(reference, want, method=method, **TINY)
-    got = pipeline.encode(path, root / f"{layout}-{method}.tasz", method=method, force=True, **TINY)
+        pipeline.encode(reference, want, **{**TINY, "method": method})
+    got = pipeline.encode(path, root / f"{layout}-{method}.tasz", force=True, **{**TINY, "method": method})
     assert not (root / f"{layout}-{method}.tasz.ckpt").exists()
     a, b = tascodec.open(want), tascodec.open(got)
     assert a.videos == b.videos
@@ -144,7 +144,7 @@ def test_transposed_features_get_their_own_message(reference, tmp_path):
     assert not isinstance(e.value, FrameCountMismatch)
     assert "features look transposed" in msg and f"{v}.npy" in msg and "--trim" not in msg
     assert f"({x.shape[1]}, {x.shape[0]})" in msg and "(T, D)" in msg and "expected (D, T)" in msg
-    r = CliRunner().invoke(cli, ["encode", str(ds_dir), "-o", str(tmp_path / "o.tasz"), "-q", *TINY_CLI])
+    r = CliRunner().invoke(cli, ["encode", str(ds_dir), "-o", str(tmp_path / "o.tasz"), "-q", "--method", "inversion", *TINY_CLI])
     assert r.exit_code == 1 and "features look transposed" in r.output and "--trim" not in r.output
     assert [line for line in r.output.splitlines() if "error" in line] == [r.output.splitlines()[-1]]
     assert "Traceback" not in r.output and not (tmp_path / "o.tasz.ckpt").exists()

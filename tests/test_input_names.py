@@ -15,7 +15,7 @@ from tascodec.data.layout import read_dataset
 from tascodec.encoding import pipeline
 from tascodec.errors import DatasetError
 
-TINY = dict(epochs=1, iters=2, batch_size=32, hidden=8, latent_dim=2, progress=False)
+TINY = dict(method="inversion", epochs=1, iters=2, batch_size=32, hidden=8, latent_dim=2, progress=False)
 VOCAB = ["background", "take", "pour"]
 LABELS = ["background"] * 3 + ["take"] * 4 + ["pour"] * 3
 

@@ -15,7 +15,7 @@ from tascodec.encoding import pipeline
 from tascodec.model.tca import TCA, train_tca
 
 # batch x hidden >= 32768 elements: the size where torch parallelises the accumulation
-KW = dict(epochs=1, iters=3, batch_size=64, hidden=512, latent_dim=8, progress=False)
+KW = dict(method="inversion", epochs=1, iters=3, batch_size=64, hidden=512, latent_dim=8, progress=False)
 
 
 @pytest.fixture

@@ -237,7 +237,7 @@ def test_pca_container_subsets_and_merges(tiny, tmp_path):
 
 def test_pca_rejects_options_it_cannot_use(tiny, tmp_path):
     with pytest.raises(UsageError, match="int8"):
-        encode(tiny, tmp_path / "x.tasz", weights_dtype="int8", progress=False)
+        encode(tiny, tmp_path / "x.tasz", method="inversion", weights_dtype="int8", progress=False)
     with pytest.raises(UsageError, match="levels"):
         encode(tiny, tmp_path / "x.tasz", method="pca", latent_dtype="int8", levels=200, progress=False)
 
@@ -273,7 +273,40 @@ def test_rate_control_says_when_nothing_fits(small, tmp_path):
         encode(small, tmp_path / "x.tasz", method="pca", target_bytes=2_000, progress=False)
     assert not (tmp_path / "x.tasz").exists() and list(tmp_path.iterdir()) == []
     with pytest.raises(UsageError, match="method pca"):
-        encode(small, tmp_path / "x.tasz", target_bytes=50_000, progress=False)
+        encode(small, tmp_path / "x.tasz", method="inversion", target_bytes=50_000, progress=False)
+
+
+def test_default_encode_is_rate_control_at_the_default_budget(small, tmp_path, monkeypatch):
+    from tascodec.encoding import defaults
+
+    raw = tascodec.read_dataset(small).total_frames * 16 * 4
+    # this small dataset cannot fit 0.5% of its raw bytes: the fixed shape, and provenance says why
+    out = encode(small, tmp_path / "small.tasz", progress=False)
+    with tascodec.open(out) as c:
+        settings = c.metadata["provenance"]["settings"]
+        assert c.decoder.kind == "linear" and settings["frames_per_code"] == defaults.PCA_FRAMES_PER_CODE
+        assert settings["target"]["default"] and "does not fit" in settings["target"]["fallback"]
+    monkeypatch.setattr(defaults, "TARGET_RATIO", 0.2)
+    out = encode(small, tmp_path / "d.tasz", progress=False)
+    ref = encode(small, tmp_path / "r.tasz", method="pca", target_ratio=0.2, progress=False)
+    assert out.stat().st_size <= 0.2 * raw
+    with tascodec.open(out) as c, tascodec.open(ref) as r:
+        target = c.metadata["provenance"]["settings"]["target"]
+        assert target["default"] and target["budget_bytes"] == int(0.2 * raw) and "fallback" not in target
+        # what --target-ratio 0.2 writes (the estimate differs by the metadata's few bytes)
+        assert target["chosen"].split(" (~")[0] == r.metadata["provenance"]["settings"]["target"]["chosen"].split(" (~")[0]
+        np.testing.assert_array_equal(c.content().codes, r.content().codes)
+
+
+def test_pca_K_places_K_knots_per_segment(tiny, tmp_path):
+    out = encode(tiny, tmp_path / "k.tasz", K=3, latent_dim=8, progress=False)
+    with tascodec.open(out) as c:
+        assert c.decoder.kind == "linear" and c.metadata["provenance"]["settings"]["K"] == 3
+        for v in c.videos:
+            _, lengths, rows = c.segments(v)
+            np.testing.assert_array_equal(rows, np.minimum(lengths, 3))
+    with pytest.raises(UsageError, match="give K or a target"):
+        encode(tiny, tmp_path / "x.tasz", K=3, target_ratio=0.1, progress=False)
 
 
 def test_cli_target_bytes_picks_pca(small, tmp_path):

@@ -21,7 +21,7 @@ from tascodec.decode import export
 from tascodec.encoding import pipeline
 from tascodec.errors import UsageError
 
-TINY = dict(epochs=2, iters=5, batch_size=64, hidden=32, latent_dim=8, progress=False, device="cpu",
+TINY = dict(method="inversion", epochs=2, iters=5, batch_size=64, hidden=32, latent_dim=8, progress=False, device="cpu",
             background=("action_start", "action_end"))
 
 

@@ -17,7 +17,7 @@ from tascodec.encoding import pipeline
 from tascodec.encoding.checkpoint import Checkpoint
 from tascodec.errors import UsageError
 
-SETTINGS = dict(epochs=4, iters=20, batch_size=64, hidden=32, latent_dim=8, progress=False,
+SETTINGS = dict(method="inversion", epochs=4, iters=20, batch_size=64, hidden=32, latent_dim=8, progress=False,
                 checkpoint_every=0, chunk_frames=150)
 
 # Runs an encode in a child process and SIGKILLs it right after epoch ``kill`` is checkpointed.

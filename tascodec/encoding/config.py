@@ -136,10 +136,12 @@ class PriorConfig(_Section):
 class CodesConfig(_Section):
     """What is stored per segment instance, and how it is found."""
 
-    method: str = _f("inversion", "inversion | encoded (encoder means) | tca (random codes) | mean | coreset | "
-                                  "pca (a transform codec: principal components, codes interpolated in time)",
-                     choices=METHODS)
-    K: int | None = _f(D.K, "Instances per segment", check=_POS_INT)
+    method: str = _f("pca", "pca (a transform codec: principal components, codes interpolated in time; "
+                            "rate control at 0.5% of raw unless a shape or budget is given) | inversion (the "
+                            "paper's: TCA prior, codes by inverting its decoder) | encoded (encoder means) | "
+                            "tca (random codes) | mean | coreset", choices=METHODS)
+    K: int | None = _f(None, "Instances (codes) per segment; with pca, knots per segment instead of "
+                             "--frames-per-code", check=_POS_INT, note=f"{D.K}; pca: --frames-per-code")
     ratio: float = _f(1.0, "Fraction of videos to keep (diverse subset)", check=_SHARE)
     latent_dim: int | None = _f(None, "Latent size d", check=_POS_INT,
                                 note=f"{D.LATENT}; pca: {D.PCA_COMPONENTS} components")
@@ -152,16 +154,19 @@ class CodesConfig(_Section):
     init: str | None = _f(None, "Inversion start: encoder means, or random", choices=INITS,
                           note="encoder; random with --model")
     optimizer: str | None = _f("adam", "Inversion optimiser", choices=OPTIMIZERS)
-    frames_per_code: int | None = _f(D.PCA_FRAMES_PER_CODE, "pca: one code per this many frames of a segment",
+    frames_per_code: int | None = _f(None, "pca: one code per this many frames of a segment",
                                      check=_POS_INT, note=f"{D.PCA_FRAMES_PER_CODE}")
-    levels: int | None = _f(D.PCA_LEVELS, "pca, int8 codes: quantisation levels per sign, 1..127",
+    levels: int | None = _f(None, "pca, int8 codes: quantisation levels per sign, 1..127",
                             check=_rule(lambda v: isinstance(v, int) and 1 <= v <= 127, "an integer in 1..127"),
                             note=f"{D.PCA_LEVELS}")
     target_bytes: int | None = _f(None, "Byte budget of the whole file, e.g. 12MB, 500KB, 1.5GiB: method pca "
                                         "measures its configurations on a sample and writes the least-error one "
                                         "that fits", check=_POS_INT, record=False)
     target_ratio: float | None = _f(None, "Byte budget as a share of the raw float32 features, e.g. 0.001 "
-                                          "(see --target-bytes)", check=_SHARE, record=False)
+                                          "(see --target-bytes)", check=_SHARE, record=False,
+                                note=f"pca without a shape: {D.TARGET_RATIO:g}")
+    target_default: bool = _f(False, "The budget is the default one (no shape or budget given): a dataset too "
+                                     "small for it gets the fixed pca shape", record=False, cli=False)
 
 
 @dataclass(frozen=True)
@@ -249,15 +254,19 @@ class EncodeConfig(_Section):
             v = getattr(section, name)
             return (v if v is not None else getattr(base, name)) if used else None
 
+        shaped = any(v is not None for v in (c.latent_dim, c.frames_per_code, c.levels, c.weights_dtype,
+                                             c.latent_dtype, c.K, c.target_bytes, c.target_ratio))
+        target_default = c.target_default or (pca and not shaped)
         latent_dtype = c.latent_dtype or ("int8" if pca else "float16")
         latent_dim = c.latent_dim if c.latent_dim is not None else (D.PCA_COMPONENTS if pca else D.LATENT)
         codes = dataclasses.replace(
-            c, K=given(c, "K", not pca), latent_dtype=latent_dtype,
+            c, K=c.K if pca else (c.K if c.K is not None else D.K), latent_dtype=latent_dtype,
+            target_ratio=D.TARGET_RATIO if target_default else c.target_ratio, target_default=target_default,
             weights_dtype=None if repeat else (c.weights_dtype or ("int8" if pca else "float16" if trains else None)),
             iters=given(c, "iters", inverts), lr=given(c, "lr", inverts), optimizer=given(c, "optimizer", inverts),
             latent_dim=latent_dim if trains or pca else None,
-            frames_per_code=given(c, "frames_per_code", pca),
-            levels=given(c, "levels", pca and latent_dtype == "int8"),
+            frames_per_code=(c.frames_per_code or D.PCA_FRAMES_PER_CODE) if pca and c.K is None else None,
+            levels=(c.levels or D.PCA_LEVELS) if pca and latent_dtype == "int8" else None,
             init=(c.init or ("encoder" if model is None else "random")) if m in ("inversion", "encoded") else None)
         prior = dataclasses.replace(
             p, epochs=p.epochs if trains else None, train_steps=p.train_steps if trains else None,
@@ -272,7 +281,8 @@ def _check_together(c: EncodeConfig) -> None:
     if c.codes.weights_dtype == "int8" and m != "pca":
         raise UsageError("weights dtype int8 is for method pca (a linear decoder)")
     if m == "pca" and model is not None:
-        raise UsageError("--model reuses a TCA decoder; method 'pca' fits its own basis")
+        raise UsageError("--model reuses a TCA decoder; method 'pca' (the default) fits its own basis: "
+                         "use method inversion")
     if m in REPEAT_METHODS and model is not None:
         raise UsageError(f"--model reuses a TCA decoder; method {m!r} does not use one")
     if model is not None and c.codes.init == "encoder" and m in ("inversion", "encoded"):
@@ -286,6 +296,10 @@ def _check_together(c: EncodeConfig) -> None:
                              "has no rate control (use method pca)")
         if c.codes.target_bytes is not None and c.codes.target_ratio is not None:
             raise UsageError("give a target size or a target ratio, not both")
+        if c.codes.K is not None and not c.codes.target_default:
+            raise UsageError("rate control chooses the codes per segment: give K or a target, not both")
+    if m == "pca" and c.codes.K is not None and c.codes.frames_per_code is not None:
+        raise UsageError("give K (knots per segment) or frames per code, not both")
     trains = m not in REPEAT_METHODS and m != "pca" and model is None
     if trains and c.prior.epochs is None and c.prior.train_steps is None:
         raise UsageError("training needs a budget: give epochs or train steps")

@@ -133,6 +133,8 @@ class _Job:
         self.losses: dict[str, float] = {}
         targeted = s.target_bytes is not None or s.target_ratio is not None
         self.target = {"bytes": s.target_bytes, "ratio": s.target_ratio} if targeted else None  # + what was met
+        if targeted and s.target_default:
+            self.target["default"] = True
         self.facts = {"model": reused.sha256() if reused is not None else None, "target": self.target}
         self.ckpt = Checkpoint(out, fingerprint(s, ds, **self.facts), resume=r.resume, writer=group.is_root)
         distributed.barrier(group)  # rank 0 has discarded a stale checkpoint before anyone reads it
@@ -321,7 +323,22 @@ class _Job:
             raise UsageError(f"{ds.root}: no frames to encode")
         tables = [video_tables(ds, v, 1) for v in kept]
         if self.target:
-            return self._run_rate_control(kept, frames, tables)
+            try:
+                return self._run_rate_control(kept, frames, tables)
+            except UsageError as e:
+                if not self.target.get("default"):
+                    raise
+                # a dataset too small for the default budget: the fixed shape, said once
+                self.s = s = s.replace(latent_dim=defaults.PCA_COMPONENTS, frames_per_code=defaults.PCA_FRAMES_PER_CODE,
+                                       levels=defaults.PCA_LEVELS, weights_dtype="int8")
+                for key in ("chosen", "estimated_error", "sample_frames", "candidates"):
+                    self.target.pop(key, None)
+                self.target["fallback"] = f"the default budget does not fit ({e}); wrote the fixed pca shape"
+                if self.progress:
+                    print(f"rate control: {self.target['budget_bytes']:,} bytes (the default, "
+                          f"{100 * defaults.TARGET_RATIO:g}% of raw) is too small for this dataset; writing "
+                          f"{defaults.PCA_COMPONENTS} components, one code per {defaults.PCA_FRAMES_PER_CODE} frames "
+                          "(--target-bytes / --target-ratio choose a budget)", file=sys.stderr)
         with _progress(len(kept), "basis", self.progress) as step:
             comp = transform.fit_components(ds.features, kept, frames, s.latent_dim, progress=step)
         self._write_pca(kept, tables, comp.basis(s.latent_dim, s.weights_dtype))
@@ -332,8 +349,9 @@ class _Job:
         s, ds = self.s, self.ds
         self.losses["pca_floor"] = transform.residual_fraction(basis)
         self.s = s = s.replace(latent_dim=basis.k)  # fewer when k > D: all components
-        for t in tables:
-            t.seg_instances = transform.knot_counts(t.seg_length, s.frames_per_code)
+        for t in tables:  # K knots per segment, or one per frames_per_code frames
+            t.seg_instances = (np.minimum(t.seg_length, s.K).astype(np.int32) if s.K is not None
+                               else transform.knot_counts(t.seg_length, s.frames_per_code))
         proj = basis.projector()
         codes = []
         with _progress(len(kept), "codes", self.progress) as step:
@@ -377,7 +395,9 @@ class _Job:
             else:
                 raise UsageError(f"{self.out}: rate control could not meet {budget:,} bytes (last try {size:,})")
         if self.progress:
-            print(f"rate control: {budget:,}-byte budget: {choice.describe()}; wrote {size:,} bytes",
+            default = (f" (the default, {100 * defaults.TARGET_RATIO:g}% of raw; --target-bytes / --target-ratio "
+                       "choose another)") if target.get("default") else ""
+            print(f"rate control: {budget:,}-byte budget{default}: {choice.describe()}; wrote {size:,} bytes",
                   file=sys.stderr)
         self.ckpt.remove()
 
