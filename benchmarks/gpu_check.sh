@@ -132,7 +132,7 @@ check("invert", dz < 2e-2 and dl < 5e-3, f"max code difference {dz:.1e}, loss {o
 print(f"      inversion frame-iterations/s: CPU {out['cpu'][2]:,.0f}, CUDA {out[GPU][2]:,.0f}")
 
 # 3. encode -----------------------------------------------------------------------------------------
-small = dict(train_steps=200, hidden=512, progress=False, force=True)
+small = dict(method="inversion", train_steps=200, hidden=512, progress=False, force=True)
 t = time.perf_counter()
 cpu_tasz = pipeline.encode(data, work / "cpu.tasz", device="cpu", **small)
 cpu_s = time.perf_counter() - t
@@ -143,9 +143,10 @@ la = tascodec.open(cpu_tasz).metadata["provenance"]["losses"]
 lb = tascodec.open(gpu_tasz).metadata["provenance"]["losses"]
 check("encode (trained)", all(abs(la[k] - lb[k]) / la[k] < 0.1 for k in ("train", "inversion")),
       f"losses CPU {la}, CUDA {lb}")
-reused = pipeline.encode(data, work / "gpu_reused.tasz", device=GPU, model=cpu_tasz, init="random",
+reused = pipeline.encode(data, work / "gpu_reused.tasz", device=GPU, model=cpu_tasz, init="random", method="inversion",
                          progress=False, force=True)
 reused_cpu = pipeline.encode(data, work / "cpu_reused.tasz", device="cpu", model=cpu_tasz, init="random",
+                             method="inversion",
                              progress=False, force=True)
 ca, cb = tascodec.open(reused_cpu).content(), tascodec.open(reused).content()
 dz = float(np.abs(ca.codes.astype(np.float32) - cb.codes.astype(np.float32)).max())

@@ -18,7 +18,6 @@ from tascodec.encoding import config as C
 # "negate": the flag's name (it sets the setting to False); "more": added to the help.
 SPELLING: dict[str, dict] = {
     "K": {"decls": ("-K", "--K")},
-    "method": {"more": " [pca with --target-bytes/--target-ratio]"},
     "sample_rate": {"note": "a recognised benchmark's convention (50Salads: 2), else 1"},
     "background": {"default": ("auto",),
                    "help": "Background class name (repeatable); auto: a recognised benchmark's (GTEA background, "
@@ -86,8 +85,10 @@ def _with_settings(f):
 def cmd(data_dir, out, quiet, no_resume, **settings):
     """Encode the TAS dataset at DATA_DIR (MS-TCN layout) into a .tasz container.
 
-    Interrupted encodes resume when the same command is run again. Under torchrun, training is
-    data-parallel, ranks share the inversion, and rank 0 writes the file.
+    By default: method pca, the least restored error that fits 0.5% of the raw float32 features
+    (--target-bytes / --target-ratio choose the budget; --method inversion is the paper's method).
+    Interrupted encodes resume when the same command is run again. Under torchrun, the inversion's
+    training is data-parallel, ranks share the inversion, and rank 0 writes the file.
     """
     from tascodec.data.known import background_choice, dataset_defaults
     from tascodec.encoding.pipeline import encode
