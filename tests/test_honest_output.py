@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from tascodec.cli.main import cli
 from tascodec.data.synthetic import synthesize
+from tascodec.encoding import pipeline
 from tascodec.encoding.pipeline import encode
 
 
@@ -34,6 +35,7 @@ def test_no_escape_codes_or_carriage_returns_when_output_is_not_a_terminal(tiny)
               cwd=root),
         _tasz("encode", str(d), "-o", str(root / "e.tasz"), "--method", "inversion", "--epochs", "2", "--iters", "3", "--hidden", "16",
               "--latent-dim", "4", "--device", "cpu", cwd=root),
+        _tasz("encode", str(d), "-o", str(root / "p.tasz"), cwd=root),  # the default: pca, its own bars
         _tasz("decode", str(root / "e.tasz"), "-o", str(root / "restored"), cwd=root),
         _tasz("eval", str(d), "--tasz", str(root / "e.tasz"), "--epochs", "2", "--stages", "1", "--layers", "2",
               "--channels", "8", cwd=root),
@@ -60,6 +62,16 @@ def test_progress_bars_follow_the_terminal(monkeypatch):
         def flush(self):
             pass
 
+    class Log(Fake):
+        text = ""
+
+        def write(self, s):
+            Log.text += s
+
+    monkeypatch.setattr(sys, "stderr", Log(False))
+    with pipeline._progress(3, "codes", True) as step:  # the encode's own per-video bars
+        step(1)
+    assert Log.text == ""
     monkeypatch.setattr(sys, "stderr", Fake(False))
     assert progress.tqdm(range(3)).disable and not progress.shown()
     monkeypatch.setattr(sys, "stderr", Fake(True))

@@ -516,7 +516,7 @@ def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         yield lambda n=1: None
         return
-    from tqdm.auto import tqdm
+    from ..progress import tqdm  # drawn on a terminal only
 
     bar = tqdm(total=total, desc=desc, unit="video", leave=False, dynamic_ncols=True)
     try:
