@@ -38,6 +38,8 @@ from tascodec.bench.runner import score_model, train_model  # noqa: E402
 from tascodec.decode.smooth import auto_width, smooth_frames  # noqa: E402
 
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
+LABELS = {"tasz pca": "tasz pca, exact restore", "tasz pca+smooth": "tasz pca, default restore",
+          "generic": "generic", "generic+smooth": "generic, smoothed"}
 
 
 def scores(train, test, num_classes, background, seeds, epochs):
@@ -152,13 +154,20 @@ def main(argv=None) -> int:
 
 
 def plot(files: list[Path], path: Path) -> None:
-    """Retained score against whole-file bytes (log axis), one panel per ``--out`` file."""
+    """Retained score against whole-file bytes (log axis), one panel per dataset kind (the rows of
+    several ``--out`` files of one kind are drawn together, each kept share against its own run's
+    original-features model)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [json.loads(Path(f).read_text()) for f in files]
+    runs: dict[str, dict] = {}
+    for f in files:
+        r = json.loads(Path(f).read_text())
+        into = runs.setdefault(r["dataset"], dict(r, rows=[]))
+        into["rows"] += r["rows"]
+    runs = list(runs.values())
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4), squeeze=False)
     styles = {"tasz pca": "s--", "tasz pca+smooth": "s-", "generic": "o--", "generic+smooth": "o:"}
     for ax, r in zip(axes[0], runs):
@@ -166,7 +175,7 @@ def plot(files: list[Path], path: Path) -> None:
             pts = sorted((p for p in r["rows"] if p["kind"] == kind and p["kept"] is not None), key=lambda p: p["bytes"])
             if pts:
                 ax.plot([100 * p["bytes"] / p["raw_bytes"] for p in pts], [100 * p["kept"] for p in pts], style,
-                        label=kind if kind != "tasz pca+smooth" else "tasz pca (default restore)", ms=4)
+                        label=LABELS[kind], ms=4)
         ax.axhline(100, color="grey", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlabel("whole-file bytes, % of raw float32")
@@ -179,7 +188,7 @@ def plot(files: list[Path], path: Path) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--plot"]:  # rate_downstream.py --plot OUT.png A.json [B.json ...]
+    if sys.argv[1:2] == ["--plot"]:  # rate_downstream.py --plot OUT.png A.json [B.json ...] (--out files)
         plot([Path(f) for f in sys.argv[3:]], Path(sys.argv[2]))
         sys.exit(0)
     sys.exit(main())

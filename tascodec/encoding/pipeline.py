@@ -57,19 +57,21 @@ def encode(data_dir, out, config: EncodeConfig | None = None, **overrides) -> Pa
     keyword's, ``FAST`` unless ``preset="paper"``). ``overrides``: any of its settings by flat name
     (``K=4``, ``method="pca"``, ``epochs=..``), replacing the config's; ``None`` counts as not given,
     and ``epochs`` alone (or ``train_steps`` alone) replaces both parts of the training budget.
-    The settings and their checks are documented on the config's fields: dataset options
-    (``labels`` .. ``trim``, those of ``tascodec.data.layout.read_dataset``); ``method``:
-    ``inversion`` (codes optimised against the frozen decoder), ``encoded`` (the encoder's mean per
-    instance), ``tca`` (no codes: random at decode time), ``mean`` / ``coreset`` (an instance's mean
-    frame / the frame nearest it), ``pca`` (a transform codec: ``latent_dim`` principal components,
-    one code per ``frames_per_code`` frames of a segment, interpolated in time; int8 codes at
-    ``levels`` levels); ``target_bytes`` / ``target_ratio`` (a share of the raw float32 features):
-    rate control for ``pca``, which then measures and picks ``latent_dim``, ``frames_per_code``,
-    ``levels`` and ``weights_dtype`` (see ``ratecontrol``); ``K``: instances per segment;
-    ``ratio``: fraction of videos kept (diverse subset); ``model``: a ``.tasz`` whose decoder is
-    reused (no training); ``weights_dtype`` defaults to float16 (or the reused decoder's); ``init``
-    to ``encoder`` (``random`` with ``model``); ``device`` to cuda when available; ``resume``:
-    continue from a matching checkpoint (``False`` discards it).
+    The settings and their checks are documented on the config's fields: dataset options (``labels``
+    .. ``trim``, those of ``tascodec.data.layout.read_dataset``); ``method`` (default ``pca``: with
+    no shape or budget given, rate control at ``defaults.TARGET_RATIO`` of the raw features):
+    ``inversion`` (the paper's: codes optimised against the frozen decoder), ``encoded`` (the
+    encoder's mean per instance), ``tca`` (no codes: random at decode time), ``mean`` / ``coreset``
+    (an instance's mean frame / the frame nearest it), ``pca`` (a transform codec: ``latent_dim``
+    principal components, one code per ``frames_per_code`` frames of a segment, interpolated in
+    time; int8 codes at ``levels`` levels); ``target_bytes`` / ``target_ratio`` (a share of the raw
+    float32 features): rate control for ``pca``, which then measures and picks ``latent_dim``,
+    ``frames_per_code``, ``levels`` and ``weights_dtype`` (see ``ratecontrol``); ``K``: instances
+    per segment (for ``pca``: knots per segment, instead of ``frames_per_code``); ``ratio``:
+    fraction of videos kept (diverse subset); ``model``: a ``.tasz`` whose decoder is reused (no
+    training); ``weights_dtype`` defaults to int8 for pca, float16 otherwise (or the reused
+    decoder's); ``init`` to ``encoder`` (``random`` with ``model``); ``device`` to cuda when
+    available; ``resume``: continue from a matching checkpoint (``False`` discards it).
 
     Raises ``DatasetError`` for bad data and ``UsageError`` for bad options or an existing
     output (unless ``force``); nothing is ever left at ``out`` unless the encode succeeded.
