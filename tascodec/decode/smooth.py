@@ -14,10 +14,11 @@ filter only touches about ``w`` frames around each boundary.
 ``"auto"`` chooses per video (``auto_width``): for a ``linear`` decoder three times the video's
 mean knot spacing, ``round(3 T / R)`` for ``T`` frames and ``R`` code rows; 1, the exact restore,
 for the other decoders, where it was not measured. Measured (``rate_downstream.py``, GTEA-like,
-MS-TCN, 3 seeds) at 0.1%, 0.5% and 2% of raw: three spacings kept 103%, 100% and 100% of the
-original features' mean score, two spacings 96%, 97% and 100%, the exact restore 83%, 94% and
-100%; the widths stay small where knots are dense (4-6 frames at 2%), so the restored error
-barely moves there. A video's width depends on its own rows only, so it restores alike in a
+MS-TCN, 3 seeds) at 0.1%, 0.5% and 2% of raw: ``auto`` kept 102%, 97% and 101% of the original
+features' mean score, the exact restore 83%, 94% and 100% (README, Rate and quality); in side
+runs with one width per file, three spacings kept 103%, 100%, 100% and two 96%, 97%, 100%. The
+widths stay small where knots are dense (4-6 frames at 2%), so the restored error barely moves
+there (0.0189 to 0.0204). A video's width depends on its own rows only, so it restores alike in a
 subset or merge of its container.
 
 ``smooth_blocks`` streams the filter over consecutive blocks, holding back at most ``w`` frames;
