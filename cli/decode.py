@@ -37,7 +37,7 @@ def cmd(file: Path, video: str | None, output: Path | None, device: str | None, 
     """Restore features from FILE.tasz: one video (--video) or the whole dataset (-o DIR)."""
     from tascodec.container.reader import open_container
     from tascodec.decode.export import export_dataset, export_video, restore_repeat
-    from tascodec.decode.smooth import AUTO, auto_width
+    from tascodec.decode.smooth import AUTO, auto_width, auto_widths
     from tascodec.errors import UsageError
 
     if video is None and output is None:
@@ -55,7 +55,7 @@ def cmd(file: Path, video: str | None, output: Path | None, device: str | None, 
         else:
             export_dataset(c, output, force=force, device=device, progress=True, with_test=with_test, rate=rate,
                            smooth=smooth)
-            widths = sorted({auto_width(c, v) for v in c.videos}) if smooth == AUTO else [smooth]
+            widths = sorted(set(auto_widths(c).tolist())) if smooth == AUTO else [smooth]
             how = "" if widths == [1] else (f", smoothed across action boundaries over {widths[0]}" if len(widths) == 1
                                             else f", smoothed across action boundaries over {widths[0]}-{widths[-1]}")
             how += " frames" if how else ""

@@ -87,11 +87,11 @@ def cmd(file: Path, as_json: bool, videos: bool) -> None:
     """Show what FILE (.tasz) holds: counts, method, sizes per part, ratio, provenance."""
     from tascodec.container.reader import open_container
     from tascodec.container.summary import summarize, video_list
-    from tascodec.decode.smooth import auto_width
+    from tascodec.decode.smooth import auto_widths
 
     with open_container(file) as c:
         s = summarize(c)
-        widths = [auto_width(c, v) for v in c.videos] or [1]
+        widths = auto_widths(c).tolist() or [1]
         s["smooth_auto"] = [min(widths), max(widths)]  # what --smooth auto gives, per video
         rows = video_list(c) if videos else None
     if as_json:

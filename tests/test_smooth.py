@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import tascodec
-from tascodec.decode.smooth import auto_width, resolve_width, smooth_blocks, smooth_frames
+from tascodec.decode.smooth import auto_width, auto_widths, resolve_width, smooth_blocks, smooth_frames
 from tascodec.errors import UsageError
 
 
@@ -66,7 +66,7 @@ def test_auto_is_twice_the_knot_spacing_of_a_linear_decoder_only(tmp_path):
 
     mlp = write_container(make_content(), tmp_path / "mlp.tasz")
     with tascodec.open(mlp) as c:
-        assert all(auto_width(c, v) == 1 for v in c.videos)
+        assert all(auto_width(c, v) == 1 for v in c.videos) and auto_widths(c).tolist() == [1] * len(c.videos)
     from tascodec.cli.main import cli
 
     r = CliRunner().invoke(cli, ["info", str(mlp)])
@@ -81,6 +81,7 @@ def test_auto_is_twice_the_knot_spacing_of_a_linear_decoder_only(tmp_path):
             assert auto_width(c, v) == max(1, round(3 * lengths.sum() / rows.sum()))
             assert resolve_width("auto", c, v) == auto_width(c, v) and resolve_width(3, c, v) == 3
         assert max(auto_width(c, v) for v in c.videos) >= 8
+        assert auto_widths(c).tolist() == [auto_width(c, v) for v in c.videos]
 
 
 def test_container_dataset_and_cli_offer_it(tmp_path):
