@@ -9,8 +9,8 @@ the original model is degenerate: it predicts one class or scores 0).
 
 ``--rows`` names what is trained on, per budget: ``tasz pca`` (the exact restore, spec section 4),
 ``tasz pca+smooth`` (the restore ``tasz decode`` and ``TaszDataset`` give by default: smoothed
-across action boundaries, ``--smooth auto`` = three knot spacings per video, ``auto_width``),
-``generic`` and ``generic+smooth`` (over three kept-frame strides, or ``--smooth N`` frames for
+across action boundaries, ``--smooth auto`` = two knot spacings per video, ``auto_width``),
+``generic`` and ``generic+smooth`` (over as many kept-frame strides, or ``--smooth N`` frames for
 both); a smoothed row's error column is that of the smoothed frames.
 
 Run: ``python benchmarks/rate.py --datasets gtea --json r.json`` then
@@ -35,7 +35,7 @@ import rate  # noqa: E402
 
 import tascodec  # noqa: E402
 from tascodec.bench.runner import score_model, train_model  # noqa: E402
-from tascodec.decode.smooth import auto_width, smooth_frames  # noqa: E402
+from tascodec.decode.smooth import AUTO_SPACINGS, auto_width, smooth_frames  # noqa: E402
 
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 LABELS = {"tasz pca": "tasz pca, exact restore", "tasz pca+smooth": "tasz pca, default restore",
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             if method == "generic":
                 q = p["params"]
                 restored = rate.generic_restore(X, q["k"], q["s"], q["dt"], q["bdt"])
-                widths = [3 * q["s"]] * len(X)
+                widths = [AUTO_SPACINGS * q["s"]] * len(X)
             else:
                 with tascodec.open(p["path"]) as c:
                     restored = [c.decode(v) for v in train_ds.videos]

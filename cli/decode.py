@@ -28,7 +28,7 @@ from .options import SMOOTH
                    "the source frame rate (what loaders that subsample again expect); stored: as stored.")
 @click.option("--smooth", type=SMOOTH, default="auto", show_default=True,
               help="Smooth the restore across action boundaries over N stored frames (1: the exact restore; "
-                   "auto: three knot spacings for a pca file, which trains segmentation models better at "
+                   "auto: two knot spacings for a pca file, which trains segmentation models better at "
                    "small budgets, else 1; README, Rate and quality).")
 @click.option("-f", "--force", is_flag=True,
               help="Replace an existing output (a folder only if tascodec wrote it, or it is empty).")

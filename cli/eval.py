@@ -32,7 +32,7 @@ from .options import SMOOTH
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--smooth", type=SMOOTH, default="auto", show_default=True,
               help="Restore the containers for training as tasz decode does: smoothed across action boundaries "
-                   "over N frames (auto: three knot spacings for a pca file, else 1; 1: the exact decode).")
+                   "over N frames (auto: two knot spacings for a pca file, else 1; 1: the exact decode).")
 @click.option("--no-original", is_flag=True, help="Skip the model trained on the original features.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, no note of the defaults chosen.")

@@ -64,7 +64,7 @@ class TaszDataset(torch.utils.data.Dataset):
             ``spawn`` it must pickle: a module-level function, not a lambda).
         layout: ``"TD"`` (default): ``features (T, D)``; ``"DT"``: ``features (D, T)``.
         smooth: smooth the restore across action boundaries over this many frames
-            (``tascodec.decode.smooth``): ``"auto"`` (default) three knot spacings for a ``pca``
+            (``tascodec.decode.smooth``): ``"auto"`` (default) two knot spacings for a ``pca``
             file (small budgets train better so), the exact restore for other files; 1: exact.
 
     Attributes: ``videos`` (names), ``vocab`` (class names by id), ``activities`` (per video, or

@@ -78,7 +78,7 @@ def test_auto_is_twice_the_knot_spacing_of_a_linear_decoder_only(tmp_path):
     with tascodec.open(path) as c:
         for v in c.videos:
             _, lengths, rows = c.segments(v)
-            assert auto_width(c, v) == max(1, round(3 * lengths.sum() / rows.sum()))
+            assert auto_width(c, v) == max(1, round(2 * lengths.sum() / rows.sum()))
             assert resolve_width("auto", c, v) == auto_width(c, v) and resolve_width(3, c, v) == 3
         assert max(auto_width(c, v) for v in c.videos) >= 8
         assert auto_widths(c).tolist() == [auto_width(c, v) for v in c.videos]
