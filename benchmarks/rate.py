@@ -289,14 +289,35 @@ def table(points: list[dict], raw: int, budgets=BUDGETS) -> str:
     return "\n".join(lines)
 
 
-def plot(results: dict, path: Path) -> None:
+def panels(n: int):
+    """``(figure, axes)``: ``n`` panels side by side, drawn off screen (this and ``rate_downstream.py``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
-    for ax, (kind, r) in zip(axes[0], results.items()):
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
+    return fig, axes[0]
+
+
+def finish_panel(ax, ylabel: str, title: str) -> None:
+    """Whole-file bytes (% of raw) on a log x axis, the labels, a grid and the legend."""
+    ax.set_xscale("log")
+    ax.set_xlabel("whole-file bytes, % of raw float32")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def plot(results: dict, path: Path) -> None:
+    fig, axes = panels(len(results))
+    for ax, (kind, r) in zip(axes, results.items()):
         raw = r["raw_bytes"]
         for m, style in (("generic", "o-"), ("tasz pca", "s-")):
             pts = sorted((p for p in r["points"] if p["method"] == m), key=lambda p: p["bytes"])
@@ -310,15 +331,10 @@ def plot(results: dict, path: Path) -> None:
         for p in r["points"]:
             if p["method"] not in ("generic", "tasz pca"):
                 ax.plot(100 * p["bytes"] / raw, p["error"], "^", label=p["method"])
-        ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("whole-file bytes, % of raw float32")
-        ax.set_ylabel("relative squared error (train frames)")
-        ax.set_title(f"{kind}-like: {r['frames']:,} frames, {r['videos']} videos")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        finish_panel(ax, "relative squared error (train frames)",
+                     f"{kind}-like: {r['frames']:,} frames, {r['videos']} videos")
+    save(fig, path)
 
 
 def main(argv=None) -> int:

@@ -35,6 +35,7 @@ import rate  # noqa: E402
 
 import tascodec  # noqa: E402
 from tascodec.bench.runner import score_model, train_model  # noqa: E402
+from tascodec.data.segments import runs as segment_runs  # noqa: E402
 from tascodec.decode.smooth import AUTO_SPACINGS, auto_width, smooth_frames  # noqa: E402
 
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
     test = [(test_ds.features(v), test_ds.labels(v)) for v in test_ds.videos]
     labels = [train_ds.labels(v) for v in train_ds.videos]
     X = [train_ds.features(v) for v in train_ds.videos]
-    lengths = [np.diff(np.flatnonzero(np.concatenate([[1], np.diff(y) != 0, [1]]))) for y in labels]
+    lengths = [segment_runs(y)[1] for y in labels]  # segment lengths per video
     wanted = args.rows.split(",")
     methods = list(dict.fromkeys(r.split("+")[0] for r in wanted))
     C, bg_ids = len(train_ds.vocab), train_ds.background_ids
@@ -157,34 +158,24 @@ def plot(files: list[Path], path: Path) -> None:
     """Retained score against whole-file bytes (log axis), one panel per dataset kind (the rows of
     several ``--out`` files of one kind are drawn together, each kept share against its own run's
     original-features model)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     runs: dict[str, dict] = {}
     for f in files:
         r = json.loads(Path(f).read_text())
         into = runs.setdefault(r["dataset"], dict(r, rows=[]))
         into["rows"] += r["rows"]
     runs = list(runs.values())
-    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4), squeeze=False)
+    fig, axes = rate.panels(len(runs))
     styles = {"tasz pca": "s--", "tasz pca+smooth": "s-", "generic": "o--", "generic+smooth": "o:"}
-    for ax, r in zip(axes[0], runs):
+    for ax, r in zip(axes, runs):
         for kind, style in styles.items():
             pts = sorted((p for p in r["rows"] if p["kind"] == kind and p["kept"] is not None), key=lambda p: p["bytes"])
             if pts:
                 ax.plot([100 * p["bytes"] / p["raw_bytes"] for p in pts], [100 * p["kept"] for p in pts], style,
                         label=LABELS[kind], ms=4)
         ax.axhline(100, color="grey", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("whole-file bytes, % of raw float32")
-        ax.set_ylabel("MS-TCN mean score kept, % of original features")
-        ax.set_title(f"{r['dataset']}-like: {r['seeds']} seeds, {r['epochs']} epochs")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        rate.finish_panel(ax, "MS-TCN mean score kept, % of original features",
+                          f"{r['dataset']}-like: {r['seeds']} seeds, {r['epochs']} epochs")
+    rate.save(fig, path)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from ..container.content import Content, Decoder
 from ..container.quant import quantize
 from ..container.writer import utc_now
 from ..data.layout import TASDataset, read_dataset
+from ..data.segments import instance_counts
 from ..errors import UsageError
 from ..model.tca import TCA, train_tca
 from . import defaults, distributed
@@ -352,7 +353,7 @@ class _Job:
         self.losses["pca_floor"] = transform.residual_fraction(basis)
         self.s = s = s.replace(latent_dim=basis.k)  # fewer when k > D: all components
         for t in tables:  # K knots per segment, or one per frames_per_code frames
-            t.seg_instances = (np.minimum(t.seg_length, s.K).astype(np.int32) if s.K is not None
+            t.seg_instances = (instance_counts(t.seg_length, s.K) if s.K is not None
                                else transform.knot_counts(t.seg_length, s.frames_per_code))
         proj = basis.projector()
         codes = []
