@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .options import SMOOTH
+from .options import SMOOTH, smoothed
 
 
 @click.command("decode")
@@ -37,7 +37,7 @@ def cmd(file: Path, video: str | None, output: Path | None, device: str | None, 
     """Restore features from FILE.tasz: one video (--video) or the whole dataset (-o DIR)."""
     from tascodec.container.reader import open_container
     from tascodec.decode.export import export_dataset, export_video, restore_repeat
-    from tascodec.decode.smooth import AUTO, auto_width, auto_widths
+    from tascodec.decode.smooth import AUTO, auto_widths, resolve_width
     from tascodec.errors import UsageError
 
     if video is None and output is None:
@@ -49,17 +49,15 @@ def cmd(file: Path, video: str | None, output: Path | None, device: str | None, 
         times = f" (each stored frame repeated {repeat}x, back to the source rate)" if repeat > 1 else ""
         if video is not None:
             path = export_video(c, video, output, force=force, device=device, rate=rate, smooth=smooth)
-            width = auto_width(c, video) if smooth == AUTO else smooth
-            how = f", smoothed across action boundaries over {width} frames" if width > 1 else ""
-            click.echo(f"{path}: {c.decoder.feature_dim} x {repeat * c.num_frames(video)} float32{times}{how}")
+            how = smoothed([resolve_width(smooth, c, video)])
+            click.echo(f"{path}: {c.decoder.feature_dim} x {repeat * c.num_frames(video)} float32{times}"
+                       + (f", {how}" if how else ""))
         else:
             export_dataset(c, output, force=force, device=device, progress=True, with_test=with_test, rate=rate,
                            smooth=smooth)
-            widths = sorted(set(auto_widths(c).tolist())) if smooth == AUTO else [smooth]
-            how = "" if widths == [1] else (f", smoothed across action boundaries over {widths[0]}" if len(widths) == 1
-                                            else f", smoothed across action boundaries over {widths[0]}-{widths[-1]}")
-            how += " frames" if how else ""
-            click.echo(f"{output}: {len(c.videos)} videos, {repeat * c.total_frames:,} frames{times}{how}")
+            how = smoothed(auto_widths(c).tolist() if smooth == AUTO else [smooth])
+            click.echo(f"{output}: {len(c.videos)} videos, {repeat * c.total_frames:,} frames{times}"
+                       + (f", {how}" if how else ""))
             if with_test is not None:
                 test = (output / "splits").glob("test.split*.bundle")
                 n = sum(len(p.read_text().split()) for p in test)

@@ -10,6 +10,8 @@ import click
 from tascodec._format import human_bytes
 from tascodec.container.names import safe_text
 
+from .options import smoothed
+
 
 def _value(v: Any) -> str:
     if isinstance(v, dict):
@@ -42,11 +44,10 @@ def render(s: dict[str, Any]) -> str:
         ("decoder", f"{dec['kind']}" + (f", hidden {dec['hidden']}" if dec["kind"] == "mlp" else "")
                     + f", {dec['weights_dtype']} weights, sha256 {dec['sha256'][:16]}"),
     ]
-    lo, hi = s["smooth_auto"]
-    if hi > 1:
-        span = f"{lo}" if lo == hi else f"{lo}-{hi}"
-        lines.append(("restore", f"smoothed across action boundaries over {span} frames by default "
-                                 "(tasz decode, TaszDataset; --smooth 1 / smooth=1: the exact decode)"))
+    how = smoothed(s["smooth_auto"])
+    if how:
+        lines.append(("restore", f"{how} by default (tasz decode, TaszDataset; --smooth 1 / smooth=1: "
+                                 "the exact decode)"))
     out = [f"{k:<11} {v}" for k, v in lines]
     total = parts["total"] or 1
     out.append("")
