@@ -14,13 +14,17 @@ across action boundaries, ``--smooth auto`` = two knot spacings per video, ``aut
 both); a smoothed row's error column is that of the smoothed frames.
 
 Run: ``python benchmarks/rate.py --datasets gtea --json r.json`` then
-``python benchmarks/rate_downstream.py r.json --dataset gtea [--rows "tasz pca+smooth,generic"]``.
+``python benchmarks/rate_downstream.py r.json --dataset gtea [--rows "tasz pca+smooth,generic"] --out d.json``;
+``--table d.json [e.json ...]`` prints the shares kept of several runs as one table (per dataset kind
+and budget, the default restore's lead over the better generic row), ``--plot OUT.png d.json ...``
+draws them.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -41,6 +45,7 @@ from tascodec.decode.smooth import AUTO_SPACINGS, auto_width, smooth_frames  # n
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 LABELS = {"tasz pca": "tasz pca, exact restore", "tasz pca+smooth": "tasz pca, default restore",
           "generic": "generic", "generic+smooth": "generic, smoothed"}
+KINDS = {"gtea": "GTEA", "50salads": "50Salads", "breakfast": "Breakfast"}  # as the papers spell them
 
 
 def scores(train, test, num_classes, background, seeds, epochs):
@@ -154,16 +159,50 @@ def main(argv=None) -> int:
     return 0
 
 
-def plot(files: list[Path], path: Path) -> None:
-    """Retained score against whole-file bytes (log axis), one panel per dataset kind (the rows of
-    several ``--out`` files of one kind are drawn together, each kept share against its own run's
-    original-features model)."""
+def load(files: list[Path]) -> list[dict]:
+    """The rows of several ``--out`` files, gathered per dataset kind (in the files' order)."""
     runs: dict[str, dict] = {}
     for f in files:
         r = json.loads(Path(f).read_text())
         into = runs.setdefault(r["dataset"], dict(r, rows=[]))
         into["rows"] += r["rows"]
-    runs = list(runs.values())
+    return list(runs.values())
+
+
+def budget_of(row: dict) -> float | None:
+    """The budget (% of raw) a row was trained at, from its name (``tasz pca @ 0.5% (...)``)."""
+    m = re.search(r" @ ([0-9.]+)%", row["row"])
+    return float(m.group(1)) if m else None
+
+
+def table(files: list[Path]) -> str:
+    """The retained shares of several ``--out`` files as one markdown table: per dataset kind and
+    budget the exact restore, the default restore and the better of the generic codec's two rows,
+    and the default restore's lead over it in points. A later file's row of the same kind and budget
+    replaces an earlier one's; "–" is a row not measured."""
+    lines = ["| dataset kind | budget | tasz exact | tasz default restore | generic (best of exact / smoothed) | lead |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in load(files):
+        kept: dict[tuple[float, str], float] = {}
+        for row in r["rows"]:
+            b = budget_of(row)
+            if b is not None and row["kept"] is not None:
+                kept[(b, row["kind"])] = 100 * row["kept"]
+        for b in sorted({b for b, _ in kept}):
+            exact, default = kept.get((b, "tasz pca")), kept.get((b, "tasz pca+smooth"))
+            generic = [kept[(b, k)] for k in ("generic", "generic+smooth") if (b, k) in kept]
+            best = max(generic) if generic else None
+            cell = lambda v: "–" if v is None else f"{v:.0f}%"  # noqa: E731
+            lead = "–" if default is None or best is None else f"{round(default) - round(best):+d}"
+            lines.append(f"| {KINDS.get(r['dataset'], r['dataset'])}-like | {b:g}% | {cell(exact)} | {cell(default)} | {cell(best)} | {lead} |")
+    return "\n".join(lines)
+
+
+def plot(files: list[Path], path: Path) -> None:
+    """Retained score against whole-file bytes (log axis), one panel per dataset kind (the rows of
+    several ``--out`` files of one kind are drawn together, each kept share against its own run's
+    original-features model)."""
+    runs = load(files)
     fig, axes = rate.panels(len(runs))
     styles = {"tasz pca": "s--", "tasz pca+smooth": "s-", "generic": "o--", "generic+smooth": "o:"}
     for ax, r in zip(axes, runs):
@@ -181,5 +220,8 @@ def plot(files: list[Path], path: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--plot"]:  # rate_downstream.py --plot OUT.png A.json [B.json ...] (--out files)
         plot([Path(f) for f in sys.argv[3:]], Path(sys.argv[2]))
+        sys.exit(0)
+    if sys.argv[1:2] == ["--table"]:  # rate_downstream.py --table A.json [B.json ...] (--out files)
+        print(table([Path(f) for f in sys.argv[2:]]))
         sys.exit(0)
     sys.exit(main())
