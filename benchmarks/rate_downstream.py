@@ -175,6 +175,10 @@ def budget_of(row: dict) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _share(v: float | None) -> str:
+    return "–" if v is None else f"{v:.0f}%"
+
+
 def table(files: list[Path]) -> str:
     """The retained shares of several ``--out`` files as one markdown table: per dataset kind and
     budget the exact restore, the default restore and the better of the generic codec's two rows,
@@ -192,9 +196,8 @@ def table(files: list[Path]) -> str:
             exact, default = kept.get((b, "tasz pca")), kept.get((b, "tasz pca+smooth"))
             generic = [kept[(b, k)] for k in ("generic", "generic+smooth") if (b, k) in kept]
             best = max(generic) if generic else None
-            cell = lambda v: "–" if v is None else f"{v:.0f}%"  # noqa: E731
             lead = "–" if default is None or best is None else f"{round(default) - round(best):+d}"
-            lines.append(f"| {KINDS.get(r['dataset'], r['dataset'])}-like | {b:g}% | {cell(exact)} | {cell(default)} | {cell(best)} | {lead} |")
+            lines.append(f"| {KINDS.get(r['dataset'], r['dataset'])}-like | {b:g}% | {_share(exact)} | {_share(default)} | {_share(best)} | {lead} |")
     return "\n".join(lines)
 
 

@@ -46,13 +46,19 @@ def check_width(width) -> int | str:
     return int(width)
 
 
+def _width(frames, knots):
+    """The auto rule: ``round(AUTO_SPACINGS * frames / knots)``, at least 1; 1 where there are no
+    knots (elementwise; round half to even)."""
+    w = np.round(AUTO_SPACINGS * np.asarray(frames) / np.maximum(knots, 1))
+    return np.where(np.asarray(knots) > 0, np.maximum(1, w), 1).astype(np.int64)
+
+
 def auto_width(container, video) -> int:
     """The width ``"auto"`` means for ``video`` of ``container`` (see the module notes)."""
     if container.decoder.kind != "linear":
         return 1
     _, lengths, rows = container.segments(video)
-    total, knots = int(lengths.sum()), int(rows.sum())
-    return max(1, round(AUTO_SPACINGS * total / knots)) if knots else 1
+    return int(_width(int(lengths.sum()), int(rows.sum())))
 
 
 def auto_widths(container) -> np.ndarray:
@@ -62,9 +68,7 @@ def auto_widths(container) -> np.ndarray:
         return np.ones(max(len(off) - 1, 0), np.int64)
     frames = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])[off]
     knots = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)])[off]
-    T, R = np.diff(frames), np.diff(knots)
-    w = np.round(AUTO_SPACINGS * T / np.maximum(R, 1))  # round half to even, as round() in auto_width
-    return np.where(R > 0, np.maximum(1, w), 1).astype(np.int64)
+    return _width(np.diff(frames), np.diff(knots))
 
 
 def resolve_width(width, container, video) -> int:
