@@ -8,8 +8,10 @@ Edit, F1@{10,25,50} and the share of the original-features model's mean score ke
 the original model is degenerate: it predicts one class or scores 0).
 
 ``--rows`` names what is trained on, per budget: ``tasz pca`` (the exact restore, spec section 4),
-``tasz pca+smooth`` (the restore ``tasz decode`` and ``TaszDataset`` give by default: smoothed
-across action boundaries, ``--smooth auto`` = two knot spacings per video, ``auto_width``),
+``tasz pca+smooth`` (the restore ``tasz decode`` gives by default: smoothed across action
+boundaries, ``--smooth auto`` = two knot spacings per video, ``auto_width``), ``tasz pca+smooth+noise``
+(what ``TaszDataset`` and ``tasz eval`` train on by default: that smoothed restore plus fresh noise
+filling on every pass, at the level the file stores, ``tascodec.decode.noise``),
 ``generic`` and ``generic+smooth`` (over as many kept-frame strides, or ``--smooth N`` frames for
 both); a smoothed row's error column is that of the smoothed frames.
 
@@ -40,10 +42,12 @@ import rate  # noqa: E402
 import tascodec  # noqa: E402
 from tascodec.bench.runner import score_model, train_model  # noqa: E402
 from tascodec.data.segments import runs as segment_runs  # noqa: E402
+from tascodec.decode.noise import NoisySource, noise_map  # noqa: E402
 from tascodec.decode.smooth import AUTO_SPACINGS, auto_width, smooth_frames  # noqa: E402
 
 METRICS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
-LABELS = {"tasz pca": "tasz pca, exact restore", "tasz pca+smooth": "tasz pca, default restore",
+LABELS = {"tasz pca": "tasz pca, exact restore", "tasz pca+smooth": "tasz pca, smoothed",
+          "tasz pca+smooth+noise": "tasz pca, default restore (smoothed + noise)",
           "generic": "generic", "generic+smooth": "generic, smoothed"}
 KINDS = {"gtea": "GTEA", "50salads": "50Salads", "breakfast": "Breakfast"}  # as the papers spell them
 
@@ -79,7 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--work", default="/tmp/tasz-rate")
     ap.add_argument("--smooth", default="auto", help="the smoothed rows' width: auto, or frames")
-    ap.add_argument("--rows", default="tasz pca,tasz pca+smooth,generic,generic+smooth")
+    ap.add_argument("--rows", default="tasz pca,tasz pca+smooth,tasz pca+smooth+noise,generic,generic+smooth")
     ap.add_argument("--out", default=None, help="write the rows as JSON here (for --plot)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -110,6 +114,7 @@ def main(argv=None) -> int:
                 rows.append((f"{method} @ {100 * b:g}%: nothing fits", 0, float("nan"), []))
                 kinds.append(method)
                 continue
+            noise = None
             if method == "generic":
                 q = p["params"]
                 restored = rate.generic_restore(X, q["k"], q["s"], q["dt"], q["bdt"])
@@ -118,20 +123,32 @@ def main(argv=None) -> int:
                 with tascodec.open(p["path"]) as c:
                     restored = [c.decode(v) for v in train_ds.videos]
                     widths = [auto_width(c, v) for v in train_ds.videos]
+                    if c.residual_sd is not None:
+                        noise = noise_map(c, 1.0)
             if args.smooth != "auto":
                 widths = [int(args.smooth)] * len(X)
             variants = []
             if method in wanted:
-                variants.append((False, restored))
-            if f"{method}+smooth" in wanted:
-                variants.append((True, [smooth_frames(r, w, n) for r, w, n in zip(restored, widths, lengths)]))
-            for smooth, feats in variants:
-                err = rate_error(X, feats) if smooth else p["error"]
-                runs = scores(list(zip(feats, labels)), test, C, bg_ids, args.seeds, args.epochs)
+                variants.append(("", restored))
+            smoothed = None
+            for suffix in ("+smooth", "+smooth+noise"):
+                if f"{method}{suffix}" in wanted:
+                    if suffix == "+smooth+noise" and noise is None:
+                        sys.exit(f"{p['path']}: stores no noise level (codes/residual_sd): encode it with this tascodec")
+                    if smoothed is None:
+                        smoothed = [smooth_frames(r, w, n) for r, w, n in zip(restored, widths, lengths)]
+                    variants.append((suffix, smoothed))
+            for suffix, feats in variants:
+                err = rate_error(X, feats) if suffix else p["error"]
+                source = list(zip(feats, labels))
+                if suffix.endswith("+noise"):
+                    source = NoisySource(source, noise)
+                runs = scores(source, test, C, bg_ids, args.seeds, args.epochs)
                 span = f"{min(widths)}-{max(widths)}" if min(widths) != max(widths) else f"{widths[0]}"
-                tag = f", smoothed across boundaries over {span} frames" if smooth else ""
+                tag = f", smoothed across boundaries over {span} frames" if suffix else ""
+                tag += ", fresh noise filling per pass" if suffix.endswith("+noise") else ""
                 rows.append((f"{method} @ {100 * b:g}% ({p['config']}{tag})", p["bytes"], err, runs))
-                kinds.append(method + ("+smooth" if smooth else ""))
+                kinds.append(method + suffix)
                 print(f"  {rows[-1][0]} done ({time.time() - t0:.0f} s)", flush=True)
     ref, _ = summary(rows[0][3])
     degenerate = min(r["classes_predicted"] for r in rows[0][3]) <= 1 or min(ref.values()) <= 0
@@ -181,11 +198,12 @@ def _share(v: float | None) -> str:
 
 def table(files: list[Path]) -> str:
     """The retained shares of several ``--out`` files as one markdown table: per dataset kind and
-    budget the exact restore, the default restore and the better of the generic codec's two rows,
-    and the default restore's lead over it in points. A later file's row of the same kind and budget
-    replaces an earlier one's; "–" is a row not measured."""
-    lines = ["| dataset kind | budget | tasz exact | tasz default restore | generic (best of exact / smoothed) | lead |",
-             "|---|---:|---:|---:|---:|---:|"]
+    budget the exact restore, the smoothed one, the default restore (smoothed + noise filling) and
+    the better of the generic codec's two rows, and the default restore's lead over it in points. A
+    later file's row of the same kind and budget replaces an earlier one's; "–" is a row not measured."""
+    lines = ["| dataset kind | budget | tasz exact | tasz smoothed | tasz default restore (smoothed + noise) "
+             "| generic (best of exact / smoothed) | lead |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in load(files):
         kept: dict[tuple[float, str], float] = {}
         for row in r["rows"]:
@@ -193,11 +211,12 @@ def table(files: list[Path]) -> str:
             if b is not None and row["kept"] is not None:
                 kept[(b, row["kind"])] = 100 * row["kept"]
         for b in sorted({b for b, _ in kept}):
-            exact, default = kept.get((b, "tasz pca")), kept.get((b, "tasz pca+smooth"))
+            exact, smooth, default = (kept.get((b, k)) for k in ("tasz pca", "tasz pca+smooth", "tasz pca+smooth+noise"))
             generic = [kept[(b, k)] for k in ("generic", "generic+smooth") if (b, k) in kept]
             best = max(generic) if generic else None
             lead = "–" if default is None or best is None else f"{round(default) - round(best):+d}"
-            lines.append(f"| {KINDS.get(r['dataset'], r['dataset'])}-like | {b:g}% | {_share(exact)} | {_share(default)} | {_share(best)} | {lead} |")
+            lines.append(f"| {KINDS.get(r['dataset'], r['dataset'])}-like | {b:g}% | {_share(exact)} | {_share(smooth)} "
+                         f"| {_share(default)} | {_share(best)} | {lead} |")
     return "\n".join(lines)
 
 
@@ -207,7 +226,8 @@ def plot(files: list[Path], path: Path) -> None:
     original-features model)."""
     runs = load(files)
     fig, axes = rate.panels(len(runs))
-    styles = {"tasz pca": "s--", "tasz pca+smooth": "s-", "generic": "o--", "generic+smooth": "o:"}
+    styles = {"tasz pca": "s--", "tasz pca+smooth": "s:", "tasz pca+smooth+noise": "s-", "generic": "o--",
+              "generic+smooth": "o:"}
     for ax, r in zip(axes, runs):
         for kind, style in styles.items():
             pts = sorted((p for p in r["rows"] if p["kind"] == kind and p["kept"] is not None), key=lambda p: p["bytes"])

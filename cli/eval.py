@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .options import SMOOTH
+from .options import NOISE, SMOOTH
 
 
 @click.command("eval")
@@ -33,11 +33,14 @@ from .options import SMOOTH
 @click.option("--smooth", type=SMOOTH, default="auto", show_default=True,
               help="Restore the containers for training as tasz decode does: smoothed across action boundaries "
                    "over N frames (auto: two knot spacings for a pca file, else 1; 1: the exact decode).")
+@click.option("--noise", type=NOISE, default="auto", show_default=True,
+              help="Noise filling, as TaszDataset does: fresh noise on every pass at the level a pca file stores "
+                   "of what its codes miss, times X (auto: 1 where stored, else 0; 0: none).")
 @click.option("--no-original", is_flag=True, help="Skip the model trained on the original features.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, no note of the defaults chosen.")
 def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr, batch_size, stages, layers,
-        channels, seed, seeds, device, smooth, no_original, as_json, quiet):
+        channels, seed, seeds, device, smooth, noise, no_original, as_json, quiet):
     """Score MS-TCN trained on DATA_DIR's train split and on each --tasz container, tested on the original test split."""
     from tascodec.bench.evaluate import format_table, rows_to_json, run_eval, warnings_of
     from tascodec.data.known import background_choice, dataset_defaults
@@ -53,7 +56,7 @@ def cmd(data_dir, containers, labels, split, sample_rate, background, epochs, lr
                     background=background, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, seeds=seeds,
                     device=device, include_original=not no_original, progress=not quiet,
                     log=None if quiet or as_json else (lambda s: click.echo(s, err=True)),
-                    num_stages=stages, num_layers=layers, num_f_maps=channels, smooth=smooth)
+                    num_stages=stages, num_layers=layers, num_f_maps=channels, smooth=smooth, noise=noise)
     if as_json:
         for w in warnings_of(rows):
             click.echo(w, err=True)

@@ -48,6 +48,10 @@ def render(s: dict[str, Any]) -> str:
     if how:
         lines.append(("restore", f"{how} by default (tasz decode, TaszDataset; --smooth 1 / smooth=1: "
                                  "the exact decode)"))
+    if s.get("noise_level") is not None:
+        lo, hi = s["noise_level"]
+        lines.append(("training", f"TaszDataset and tasz eval add fresh noise on every pass at the stored level of "
+                                  f"what the codes miss ({lo:.3g}-{hi:.3g} per code dimension; noise=0 / --noise 0: none)"))
     out = [f"{k:<11} {v}" for k, v in lines]
     total = parts["total"] or 1
     out.append("")
@@ -94,6 +98,8 @@ def cmd(file: Path, as_json: bool, videos: bool) -> None:
         s = summarize(c)
         widths = auto_widths(c).tolist() or [1]
         s["smooth_auto"] = [min(widths), max(widths)]  # what --smooth auto gives, per video
+        sd = c.residual_sd
+        s["noise_level"] = None if sd is None else [float(sd.min()), float(sd.max())]
         rows = video_list(c) if videos else None
     if as_json:
         if rows is not None:

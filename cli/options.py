@@ -27,6 +27,25 @@ class SmoothWidth(click.ParamType):
 SMOOTH = SmoothWidth()
 
 
+class NoiseScale(click.ParamType):
+    """``--noise X|auto``: a scale >= 0 of the stored noise level, or ``auto`` (checked by
+    ``tascodec.decode.noise.check_noise``)."""
+
+    name = "X|auto"
+
+    def convert(self, value, param, ctx):
+        from tascodec.decode.noise import check_noise
+        from tascodec.errors import UsageError
+
+        try:
+            return check_noise(value)
+        except UsageError:
+            self.fail(f"must be a number >= 0 or 'auto', got {value!r}", param, ctx)
+
+
+NOISE = NoiseScale()
+
+
 def smoothed(widths: Iterable[int]) -> str:
     """``"smoothed across action boundaries over 4 frames"`` (or ``4-9``) for these widths; ``""``
     when every width is 1 (the exact restore)."""

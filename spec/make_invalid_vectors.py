@@ -36,7 +36,13 @@ def base_content(kind: str = "mlp") -> Content:
     w = {"w1": (H, d + C + 1), "b1": (H,), "w2": (D, H), "b2": (D,), "mean": (D,), "std": (D,)}
     weights = {n: ((k[:int(np.prod(s))] % 7 - 3) / 4).reshape(s).astype(np.float32) for n, s in w.items()}
     weights["std"] = weights["std"] ** 2 + 1
-    dec = Decoder("mlp", D, d, C, H, weights=weights) if kind == "mlp" else Decoder("repeat", D, D, C, 0)
+    if kind == "mlp":
+        dec = Decoder("mlp", D, d, C, H, weights=weights)
+    elif kind == "linear":
+        dec = Decoder("linear", D, d, C, 0, activation="identity",
+                      weights={"w": weights["w2"].copy(), "b": weights["b2"].copy()})
+    else:
+        dec = Decoder("repeat", D, D, C, 0)
     lengths = np.array([2, 3, 1], np.int64)
     inst = np.array([1, 2, 1], np.int32)
     width = dec.latent_dim
@@ -106,6 +112,19 @@ def chunk(name: str, values=None, frame_fn=None):
     else:
         frame = frame_fn(e[key][:-4])
         e[key] = frame + google_crc32c.value(frame).to_bytes(4, "little")
+    return pack(e)
+
+
+def residual(values, dtype: str = "float16", kind: str = "linear"):
+    """A file with a ``codes/residual_sd`` array (spec 4.8) of ``values`` in ``dtype``, on a ``kind`` decoder."""
+    e = entries_of(base_content(kind))
+    arr = np.asarray(values, dtype)
+    name = "codes/residual_sd"
+    e[f"{name}/zarr.json"] = dump(array_doc(arr.shape, dtype, arr.shape[0], 3))
+    e[f"{name}/c/0"] = encode_chunk(arr, ArraySpec(name, arr.shape, dtype, arr.shape[0]), 3)
+    doc = json.loads(e["zarr.json"])
+    doc["attributes"]["tasz"].update(version="1.2")
+    e["zarr.json"] = dump(doc)
     return pack(e)
 
 
@@ -267,6 +286,13 @@ CASES = {
                               lambda: root(lambda t: t["provenance"].update(operations=[1]))),
     "writer-name-type": ("writer.name is a string", "InvalidStructure",
                          lambda: root(lambda t: t["writer"].update(name=1))),
+    "residual-sd-mlp": ("codes/residual_sd only with a linear decoder", "InvalidStructure",
+                        lambda: residual([0.5, 0.25], kind="mlp")),
+    "residual-sd-negative": ("codes/residual_sd >= 0", "InvalidStructure", lambda: residual([0.5, -0.25])),
+    "residual-sd-nan": ("codes/residual_sd finite", "InvalidStructure", lambda: residual([0.5, np.nan])),
+    "residual-sd-shape": ("codes/residual_sd has shape (d,)", "InvalidStructure", lambda: residual([0.5, 0.25, 1.0])),
+    "residual-sd-dtype": ("codes/residual_sd is float16", "InvalidStructure",
+                          lambda: residual([0.5, 0.25], dtype="float32")),
     "activation-long-repeat": ("decoder.activation at most 64 characters, also for repeat", "InvalidStructure",
                                lambda: root(lambda t: t["decoder"].update(activation="x" * 65), kind="repeat")),
 }

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tascodec.container import Content, Decoder, write_container
-from tascodec.container.layout import VERSION
+from tascodec.container.layout import VERSION, VERSION_RESIDUAL
 from tascodec.container.quant import dequantize, quantize
 from tascodec.container.normative import random_codes
 from tascodec.decode.reference import reference_decode
@@ -66,7 +66,7 @@ def tables(with_empty_video: bool):
 
 def vector(name: str) -> tuple[Content, str]:
     """The content of one vector and its method name."""
-    kind, codes = name.split("-")
+    kind, codes, *extra = name.split("-")
     videos, vs, lab, lng = tables(with_empty_video=name == "mlp-int8")
     # linear: one code per 2 frames (n == l, n == 1 < l, and interpolated segments)
     inst = (np.minimum(lng, -(-lng // 2)) if kind == "linear" else np.minimum(lng, K)).astype(np.int32)
@@ -87,10 +87,13 @@ def vector(name: str) -> tuple[Content, str]:
     else:
         c.codes, c.code_scale = quantize(values(R * decoder.latent_dim, 99, 2.5).reshape(R, -1), codes)
         c.codes_dtype = codes
+    if "noise" in extra:  # the optional noise level of 1.2 (section 4.8)
+        c.residual_sd = np.abs(values(decoder.latent_dim, 7, 0.5)).astype(np.float16)
     return c, method
 
 
-NAMES = ["mlp-float32", "mlp-float16", "mlp-int8", "tca-random", "repeat-float32", "linear-float16", "linear-int8"]
+NAMES = ["mlp-float32", "mlp-float16", "mlp-int8", "tca-random", "repeat-float32", "linear-float16", "linear-int8",
+         "linear-int8-noise"]
 
 
 def expected(c: Content) -> list[dict]:
@@ -133,11 +136,14 @@ def write_all(out_dir: Path) -> dict:
         c, method = vector(name)
         path = write_container(c, out_dir / f"{name}.tasz", force=True, created=CREATED)
         data = path.read_bytes()
-        entries.append({"file": path.name, "version": VERSION, "sha256": hashlib.sha256(data).hexdigest(),
-                        "bytes": len(data),
-                        "method": method, "decoder": c.decoder.kind, "codes": c.codes_dtype if c.codes is not None
-                        else "random", "videos": expected(c)})
-    manifest = {"format": f"tasz {VERSION}", "spec": "spec/tasz-v1.md", "generator": "spec/make_vectors.py",
+        entry = {"file": path.name, "version": VERSION if c.residual_sd is None else VERSION_RESIDUAL,
+                 "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                 "method": method, "decoder": c.decoder.kind, "codes": c.codes_dtype if c.codes is not None
+                 else "random", "videos": expected(c)}
+        if c.residual_sd is not None:
+            entry["residual_sd"] = [float(t) for t in c.residual_sd.astype(np.float32)]
+        entries.append(entry)
+    manifest = {"format": f"tasz {VERSION_RESIDUAL}", "spec": "spec/tasz-v1.md", "generator": "spec/make_vectors.py",
                 "tolerance": TOLERANCE, "vectors": entries, "compatibility": compatibility()}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
                                            encoding="utf-8")

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from .decode.container import Container
+from .decode.noise import AUTO as NOISE_AUTO, add_noise, check_noise, noise_map, resolve_noise
 from .decode.smooth import AUTO, check_width, resolve_width, smooth_frames
 from .decode.torch_backend import decode_segments_torch, resolve_device
 from .errors import UnknownVideo, UsageError
@@ -66,14 +67,19 @@ class TaszDataset(torch.utils.data.Dataset):
         smooth: smooth the restore across action boundaries over this many frames
             (``tascodec.decode.smooth``): ``"auto"`` (default) two knot spacings for a ``pca``
             file (small budgets train better so), the exact restore for other files; 1: exact.
+        noise: noise filling (``tascodec.decode.noise``): each access adds fresh noise at the level
+            the file stores of what its codes miss. ``"auto"`` (default): at that level (scale 1)
+            for a file that stores it (a 1.2 ``pca`` file), none for others; a number scales it;
+            0: none, items are then the same every epoch. Drawn from torch's RNG (``torch.manual_seed``).
 
     Attributes: ``videos`` (names), ``vocab`` (class names by id), ``activities`` (per video, or
-    None), ``num_frames`` (per video), ``feature_dim``.
+    None), ``num_frames`` (per video), ``feature_dim``, ``noise_scale`` (the noise drawn at; 0: none).
     """
 
     def __init__(self, path: str | os.PathLike, *, videos: Sequence[str] | None = None, device=None,
                  cache: bool = False, cache_dtype: torch.dtype | None = None, return_activity: bool = False,
-                 transform: Callable[[dict[str, Any]], Any] | None = None, layout: str = "TD", smooth: int | str = AUTO):
+                 transform: Callable[[dict[str, Any]], Any] | None = None, layout: str = "TD", smooth: int | str = AUTO,
+                 noise: float | str = NOISE_AUTO):
         if layout not in LAYOUTS:
             raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
         if transform is not None and not callable(transform):
@@ -86,6 +92,7 @@ class TaszDataset(torch.utils.data.Dataset):
         self.transform = transform
         self.layout = layout
         self.smooth = check_width(smooth)
+        self.noise = check_noise(noise)
         with Container(self.path) as c:
             if videos is None:
                 videos = c.videos
@@ -96,10 +103,13 @@ class TaszDataset(torch.utils.data.Dataset):
             self.feature_dim: int = c.decoder.feature_dim
             self.num_frames: list[int] = [c.num_frames(v) for v in self.videos]
             self.activities: list[str | None] = [c.activity(v) for v in self.videos]
+            self.noise_scale: float = resolve_noise(self.noise, c)
+            self._noise_map = noise_map(c, self.noise_scale)
         self._index = {v: i for i, v in enumerate(self.videos)}
         self._container: Container | None = None
         self._pid: int | None = None
         self._cached: dict[int, torch.Tensor] = {}
+        self._noise_maps: dict = {}
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -145,6 +155,8 @@ class TaszDataset(torch.utils.data.Dataset):
                 features = stored
         if features.dtype != torch.float32:
             features = features.float()
+        if self._noise_map is not None:
+            features = add_noise(features, self._noise_tensor(features.device), layout=self.layout)
         item = {"features": features, "labels": torch.from_numpy(c.labels(video)).to(features.device),
                 "video": video}
         if self.return_activity:
@@ -162,6 +174,12 @@ class TaszDataset(torch.utils.data.Dataset):
                 x = torch.from_numpy(smooth_frames(x.cpu().numpy(), width, lengths)).to(self.device)
         return x.T.contiguous() if self.layout == "DT" else x
 
+    def _noise_tensor(self, device) -> torch.Tensor:
+        t = self._noise_maps.get(device)
+        if t is None:
+            t = self._noise_maps[device] = torch.from_numpy(self._noise_map).to(device)
+        return t
+
     def _open(self) -> Container:
         """The container, opened once per process (a forked worker reopens its own)."""
         if self._container is None or self._pid != os.getpid():
@@ -176,6 +194,7 @@ class TaszDataset(torch.utils.data.Dataset):
         state["_container"] = None  # never ship an open handle to another process
         state["_pid"] = None
         state["_cached"] = {}  # each process builds its own cache
+        state["_noise_maps"] = {}
         return state
 
     def __repr__(self) -> str:

@@ -118,6 +118,9 @@ def assert_same_content(a: Content, b: Content) -> None:
         assert (a.code_scale is None) == (b.code_scale is None)
         if a.code_scale is not None:
             assert np.array_equal(a.code_scale, b.code_scale)
+    assert (a.residual_sd is None) == (b.residual_sd is None)
+    if a.residual_sd is not None:
+        assert b.residual_sd.dtype == np.float16 and np.array_equal(a.residual_sd, b.residual_sd)
     da, db = a.decoder, b.decoder
     assert (da.kind, da.feature_dim, da.latent_dim, da.num_classes, da.hidden, da.activation, da.weights_dtype) == \
         (db.kind, db.feature_dim, db.latent_dim, db.num_classes, db.hidden, db.activation, db.weights_dtype)

@@ -123,3 +123,25 @@ def test_eval_split_all_refuses_a_container_holding_a_test_video(data):
 def test_eval_rejects_a_bad_split(data):
     r = CliRunner().invoke(cli, ["eval", str(data[0]), "--split", "two", *TINY])
     assert r.exit_code != 0 and "Traceback" not in r.output
+
+
+def test_eval_noise_filling(data, tmp_path):
+    d, train, _ = data
+    # a scale on a file that stores no noise level fails in one line, before any training
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), "--noise", "1", *TINY])
+    assert r.exit_code != 0 and "residual_sd" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(train), "--noise", "-1", *TINY])
+    assert r.exit_code == 2 and "--noise" in r.output
+    pca = encode(d, tmp_path / "pca.tasz", method="pca", latent_dim=8, frames_per_code=4, progress=False)
+    r = CliRunner().invoke(cli, ["eval", str(d), "--tasz", str(pca), "--json", "--no-original", *TINY])
+    assert r.exit_code == 0, r.output
+    from tascodec.bench.evaluate import container_source
+    from tascodec.decode.container import Container
+    from tascodec.decode.noise import NoisySource
+
+    with Container(pca) as c:
+        noisy, clean = container_source(c), container_source(c, noise=0)  # the default trains on noise-filled restores
+        assert isinstance(noisy, NoisySource) and isinstance(clean, list)
+        x0, y0 = clean[0]
+        x1, y1 = noisy[0]
+        assert x1.shape == x0.shape and not (x1 == x0).all() and (y1 == y0).all()

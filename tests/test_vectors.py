@@ -18,6 +18,7 @@ def test_manifest_covers_each_kind():
     kinds = {(e["decoder"], e["codes"]) for e in MANIFEST["vectors"]}
     assert {("mlp", "float32"), ("mlp", "float16"), ("mlp", "int8"), ("mlp", "random"), ("repeat", "float32"),
             ("linear", "float16"), ("linear", "int8")} <= kinds
+    assert any(e["decoder"] == "linear" and "residual_sd" in e for e in MANIFEST["vectors"])  # 1.2's noise level
     assert all(e["bytes"] < 32_000 for e in MANIFEST["vectors"])
 
 
@@ -28,6 +29,11 @@ def test_vector_decodes_to_manifest(entry):
     assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
     with tascodec.open(path) as c:
         assert c.verify() == []
+        assert c.metadata["version"] == entry["version"]
+        if "residual_sd" in entry:
+            np.testing.assert_array_equal(c.residual_sd, np.array(entry["residual_sd"], np.float32))
+        else:
+            assert c.residual_sd is None
         assert c.videos == [v["name"] for v in entry["videos"]]
         for v in entry["videos"]:
             assert c.num_frames(v["name"]) == v["num_frames"]

@@ -83,17 +83,21 @@ def raw_feature_bytes(ds: TASDataset) -> int:
 
 
 def container_source(c: Container, *, cache_bytes: int = CACHE_BYTES, device=None,
-                     smooth: int | str = "auto") -> Sequence[tuple]:
+                     smooth: int | str = "auto", noise: float | str = "auto") -> Sequence[tuple]:
     """``(restored features (T, D), labels (T,))`` per video; kept in memory when they fit.
-    ``smooth``: the restore a trainer gets by default (``tascodec.decode.smooth``; 1: exact)."""
+    ``smooth`` and ``noise``: the restore a trainer gets by default (``TaszDataset``: smoothed
+    across boundaries, ``tascodec.decode.smooth``, 1: exact; fresh noise on every access,
+    ``tascodec.decode.noise``, 0: none)."""
+    from ..decode.noise import NoisySource, noise_map, resolve_noise
+
     backend = "torch" if device not in (None, "cpu") else "numpy"
 
     def load(v):
         return c.decode(v, backend=backend, device=device, smooth=smooth), c.labels(v)
 
-    if c.raw_feature_bytes <= cache_bytes:
-        return [load(v) for v in c.videos]
-    return LazySource(c.videos, load)
+    source = [load(v) for v in c.videos] if c.raw_feature_bytes <= cache_bytes else LazySource(c.videos, load)
+    m = noise_map(c, resolve_noise(noise, c))
+    return source if m is None else NoisySource(source, m)
 
 
 def check_compatible(c: Container, train: TASDataset, test: TASDataset) -> None:
@@ -134,7 +138,8 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
              sample_rate: int = 1, background: Sequence[str] = ("background",), epochs: int = 50,
              lr: float = 5e-4, batch_size: int = 1, seed: int = 0, seeds: int = 1, device: str = "cpu",
              include_original: bool = True, progress: bool = True,
-             log: Callable[[str], None] | None = None, smooth: int | str = "auto", **backbone) -> list[Row]:
+             log: Callable[[str], None] | None = None, smooth: int | str = "auto", noise: float | str = "auto",
+             **backbone) -> list[Row]:
     """Train and test the backbone on the original data and on each container; one Row each.
 
     ``seeds``: every model is trained ``seeds`` times (seeds ``seed``, ``seed + 1``, ...); a row's
@@ -143,12 +148,15 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
     part, test on its test part), one row per split and model, then one ``split="mean"`` row per
     model with the scores averaged over splits (per seed, then over seeds), as the community's
     evaluation scripts report. ``smooth``: how the containers are restored for training, as
-    ``TaszDataset`` does by default (``"auto"``; 1: the exact decode). ``backbone`` passes MS-TCN
+    ``TaszDataset`` does by default (``"auto"``; 1: the exact decode); ``noise``: the noise filling
+    ``TaszDataset`` adds by default (``"auto"``; 0: none). ``backbone`` passes MS-TCN
     sizes through (``num_stages``, ``num_layers``, ``num_f_maps``, ...).
     """
+    from ..decode.noise import check_noise, resolve_noise
     from ..decode.smooth import check_width
 
     check_width(smooth)
+    noise = check_noise(noise)
     split = parse_split(split)
     if seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {seeds}")
@@ -164,12 +172,14 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
         for train, test in parts:
             for c in opened:
                 check_compatible(c, train, test)
+        for c in opened:
+            resolve_noise(noise, c)  # a scale on a file without a residual level fails before any training
         fit = dict(epochs=epochs, lr=lr, batch_size=batch_size, device=device, progress=progress, **backbone)
         seed_list = [seed + i for i in range(seeds)]
         rows: list[Row] = []
         for n, (train, test) in zip(splits, parts):
             split_rows = _eval_split(train, test, opened, seed_list, include_original, fit, log,
-                                     label=f"split {n}" if len(splits) > 1 else None, smooth=smooth)
+                                     label=f"split {n}" if len(splits) > 1 else None, smooth=smooth, noise=noise)
             for r in split_rows:
                 r.split = n
             rows.extend(split_rows)
@@ -182,7 +192,8 @@ def run_eval(data_dir, containers: Sequence[str | os.PathLike], *, labels=None, 
 
 
 def _eval_split(train: TASDataset, test: TASDataset, opened: Sequence[Container], seed_list: Sequence[int],
-                include_original: bool, fit: dict, log, label: str | None, smooth: int | str = "auto") -> list[Row]:
+                include_original: bool, fit: dict, log, label: str | None, smooth: int | str = "auto",
+                noise: float | str = "auto") -> list[Row]:
     say = log or (lambda s: None)
     where = f" ({label})" if label else ""
     test_source = dataset_source(test)
@@ -215,7 +226,7 @@ def _eval_split(train: TASDataset, test: TASDataset, opened: Sequence[Container]
                          per_seed))
     for c in opened:
         say(f"training on {c.path.name}: {c.num_videos} restored videos ({c.total_frames} frames){where}")
-        per_seed, _ = runs(container_source(c, device=device, smooth=smooth), c.path.name)
+        per_seed, _ = runs(container_source(c, device=device, smooth=smooth, noise=noise), c.path.name)
         size = c.path.stat().st_size
         rows.append(_row(c.path.name, method_of(c), c.num_videos, c.total_frames, size, seed_list, per_seed,
                          percent_of_original=100.0 * size / max(original_bytes, 1)))

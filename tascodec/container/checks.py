@@ -112,6 +112,11 @@ def check_code_scale(scale: np.ndarray, where: str) -> None:
         raise InvalidStructure(f"{where}: non-finite int8 scales")
 
 
+def check_residual_sd(sd: np.ndarray, where: str) -> None:
+    if not np.all(np.isfinite(sd)) or np.any(sd < 0):
+        raise InvalidStructure(f"{where}: values must be finite and >= 0")
+
+
 def check_content(c: Content) -> tuple[np.ndarray, np.ndarray]:
     """Everything a writer must guarantee; returns ``(num_frames, row_offset)`` like ``check_tables``."""
     check_names("vocab", c.vocab, path_safe=False, unique=True)
@@ -147,6 +152,13 @@ def check_content(c: Content) -> tuple[np.ndarray, np.ndarray]:
         check_code_values(c.codes, "codes")
         if scale is not None:
             check_code_scale(scale, "code_scale")
+    if c.residual_sd is not None:
+        if c.decoder.kind != "linear":
+            raise InvalidStructure(f"residual_sd is only for linear decoders, not {c.decoder.kind}")
+        sd = c.residual_sd
+        if not isinstance(sd, np.ndarray) or sd.dtype != np.float16 or sd.shape != (d,):
+            raise InvalidStructure(f"residual_sd: expected float16 ({d},)")
+        check_residual_sd(sd, "residual_sd")
     check_json_tree(c.provenance, "provenance", depth=PROVENANCE_DEPTH)  # iterative: before any recursion
     check_provenance(normalize_json(c.provenance, "provenance"))
     return num_frames, row_offset

@@ -74,6 +74,10 @@ class Content:
       ``codes (R, d)`` in ``codes_dtype`` (float32, float16 or int8) or ``None`` when the codes are
       drawn at decode time from ``random_seed`` (the TCA baseline); ``code_scale (R,) float32``
       multiplies int8 rows (``None`` otherwise).
+      ``residual_sd (d,) float16`` or ``None`` (format 1.2, ``linear`` decoders only): per code
+      dimension, the root-mean-square over the encoded frames of what the stored codes miss of each
+      frame's coefficients; a training restore may add ``w @ (residual_sd * e)``, ``e ~ N(0, I)``
+      per frame (noise filling, ``tascodec.decode.noise``). The exact decode never uses it.
     """
 
     vocab: list[str]
@@ -85,6 +89,7 @@ class Content:
     decoder: Decoder
     codes: np.ndarray | None = None
     code_scale: np.ndarray | None = None
+    residual_sd: np.ndarray | None = None
     codes_dtype: str = "float32"
     random_seed: int | None = None
     background: list[str] = field(default_factory=list)

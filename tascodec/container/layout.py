@@ -13,7 +13,8 @@ import numpy as np
 from ..errors import InvalidStructure, LimitExceeded
 
 FORMAT = "tasz"
-VERSION = "1.1"  # what the writer writes; readers read every 1.x
+VERSION = "1.1"  # what the writer writes (VERSION_RESIDUAL for a file with CODES_RESIDUAL); readers read every 1.x
+VERSION_RESIDUAL = "1.2"
 MAJOR = 1
 
 ROOT_META = "zarr.json"
@@ -30,6 +31,7 @@ TABLES: dict[str, str] = {
 }
 CODES_VALUES = "codes/values"
 CODES_SCALE = "codes/scale"
+CODES_RESIDUAL = "codes/residual_sd"  # optional (1.2, linear only): (d,) float16, for noise filling
 DECODER_PREFIX = "decoder/"
 
 # safety limits (spec section 6)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InvalidStructure, LimitExceeded, NotATaszFile, UnsupportedVersion
 from .content import CODE_DTYPES, DECODER_KINDS, WEIGHT_DTYPES, Content, Decoder
-from .layout import FORMAT, MAJOR, MAX_DIM, MAX_JSON_DEPTH, MAX_JSON_TOKENS, MAX_VIDEOS, VERSION
+from .layout import FORMAT, MAJOR, MAX_DIM, MAX_JSON_DEPTH, MAX_JSON_TOKENS, MAX_VIDEOS, VERSION, VERSION_RESIDUAL
 from .names import check_activities, check_names
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")  # ASCII digits, no leading zeros
@@ -298,7 +298,7 @@ def build_attributes(content: Content, writer: dict[str, Any]) -> dict[str, Any]
     random = content.codes is None
     return {"tasz": {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if content.residual_sd is None else VERSION_RESIDUAL,  # the lowest that has it
         "writer": writer,
         "vocab": list(content.vocab),
         "background": list(content.background),

@@ -24,11 +24,12 @@ import numpy as np
 
 from ..errors import (CorruptData, InvalidStructure, LimitExceeded, NotATaszFile, TaszError, UnknownVideo,
                       UsageError)
-from .checks import check_code_scale, check_code_values, check_decoder, check_tables, decoder_elements
+from .checks import (check_code_scale, check_code_values, check_decoder, check_residual_sd, check_tables,
+                     decoder_elements)
 from .chunks import decode_chunk
 from .content import Content, Decoder
 from .layout import MAX_DECODED_BASE, MAX_DECODED_RATIO, declared_bytes
-from .layout import (CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS, MAX_DECODER_ELEMENTS,
+from .layout import (CODES_RESIDUAL, CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS, MAX_DECODER_ELEMENTS,
                      MAX_NODE_META, MAX_ROOT_META, MAX_SEGMENTS, ROOT_META, TABLES, ArraySpec, chunk_key, weight_dtype, weight_shapes,
                      parse_array_doc, table_shapes)
 from .meta import Header, loads, parse_header, parse_root
@@ -135,7 +136,7 @@ class ContainerReader:
         total = 0
         for key in self._zip.entries:
             name = key[:-len(ROOT_META) - 1] if key.endswith("/" + ROOT_META) else None
-            if name in TABLES or name in (CODES_VALUES, CODES_SCALE) or (name or "").startswith(DECODER_PREFIX):
+            if name in TABLES or name in (CODES_VALUES, CODES_SCALE, CODES_RESIDUAL) or (name or "").startswith(DECODER_PREFIX):
                 total += declared_bytes(self._json(key, MAX_NODE_META))
         limit = MAX_DECODED_BASE + MAX_DECODED_RATIO * self._zip.file_size
         if total > limit:
@@ -197,6 +198,13 @@ class ContainerReader:
             self._scale = self._array(CODES_SCALE, ("float32",), (R,))
         elif has_scale:
             raise InvalidStructure(f"codes/scale is present but codes are {h.codes_source} {h.codes_dtype}")
+        self._residual = None
+        if f"{CODES_RESIDUAL}/{ROOT_META}" in self._zip.entries:
+            if h.decoder.kind != "linear":
+                raise InvalidStructure(f"{CODES_RESIDUAL} is present but the decoder is {h.decoder.kind}, not linear")
+            self._residual = self._read_all(self._array(CODES_RESIDUAL, ("float16",), (d,)))
+            check_residual_sd(self._residual, CODES_RESIDUAL)
+            self._residual.flags.writeable = False
         self._decoder_stored = self._read_decoder(h)
         self._decoder32 = self._decoder_stored
         if self._decoder_stored.weights_dtype != "float32":
@@ -319,6 +327,12 @@ class ContainerReader:
     def decoder_sha256(self) -> str:
         """The stored (and verified) digest of the decoder as stored (``Decoder.sha256``)."""
         return self.header.decoder_sha256
+
+    @property
+    def residual_sd(self) -> np.ndarray | None:
+        """``(d,) float32``: per code dimension, the RMS of what the codes miss (format 1.2, ``linear``
+        files that store it; for noise filling, ``tascodec.decode.noise``), or None."""
+        return None if self._residual is None else self._residual.astype(np.float32)
 
     @property
     def codes_dtype(self) -> str:
@@ -458,7 +472,8 @@ class ContainerReader:
             decoder=Decoder(kind=dec.kind, feature_dim=dec.feature_dim, latent_dim=dec.latent_dim,
                             num_classes=dec.num_classes, hidden=dec.hidden, activation=dec.activation,
                             weights={k: w.copy() for k, w in dec.weights.items()}, weights_dtype=dec.weights_dtype),
-            codes=values, code_scale=scale, codes_dtype=h.codes_dtype, random_seed=h.random_seed,
+            codes=values, code_scale=scale, codes_dtype=h.codes_dtype,
+            residual_sd=None if self._residual is None else self._residual.copy(), random_seed=h.random_seed,
             background=list(h.background), activities=None if h.activities is None else list(h.activities),
             provenance=_deepcopy_json(h.provenance),
         )

@@ -19,7 +19,7 @@ from ..errors import LimitExceeded, UsageError
 from .checks import check_content, normalize_json
 from .chunks import encode_chunk
 from .content import Content
-from .layout import (CHUNK_TARGET, CODES_CHUNK_TARGET, CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS,
+from .layout import (CHUNK_TARGET, CODES_CHUNK_TARGET, CODES_RESIDUAL, CODES_SCALE, CODES_VALUES, DECODER_PREFIX, GROUPS,
                      MAX_ROOT_META, ROOT_META, TABLES, ArraySpec, array_doc, chunk_key, chunk_rows_for,
                      group_doc)
 from .meta import build_attributes, dumps
@@ -47,6 +47,8 @@ def _arrays(content: Content, num_frames: np.ndarray, row_offset: np.ndarray) ->
         out.append((CODES_VALUES, content.codes, rows))
         if content.code_scale is not None:  # same rows per chunk: a video's rows sit in matching chunks
             out.append((CODES_SCALE, content.code_scale, rows))
+    if content.residual_sd is not None:
+        out.append((CODES_RESIDUAL, content.residual_sd, content.residual_sd.shape[0]))
     for name in sorted(content.decoder.weights):
         w = content.decoder.weights[name]
         out.append((DECODER_PREFIX + name, w, chunk_rows_for(w.shape, w.itemsize, CHUNK_TARGET)))

@@ -28,7 +28,7 @@ import torch
 from .. import __version__
 from .._io import check_writable
 from ..container.content import Content, Decoder
-from ..container.quant import quantize
+from ..container.quant import dequantize, quantize
 from ..container.writer import utc_now
 from ..data.layout import TASDataset, read_dataset
 from ..data.segments import instance_counts
@@ -357,13 +357,17 @@ class _Job:
                                else transform.knot_counts(t.seg_length, s.frames_per_code))
         proj = basis.projector()
         codes = []
+        energy = np.zeros(basis.k, np.float64)
         with _progress(len(kept), "codes", self.progress) as step:
             for v, t in zip(kept, tables):
-                codes.append(transform.video_codes(ds.features(v), t.seg_length, t.seg_instances, proj))
+                codes.append(transform.video_codes(ds.features(v), t.seg_length, t.seg_instances, proj, energy))
                 step(1)
         z = np.concatenate(codes) if codes else np.zeros((0, s.latent_dim), np.float32)
-        self._write(kept, basis.decoder(len(ds.vocab)), z, tables=tables, out=out,
-                    quantized=transform.quantize_codes(z, s.latent_dtype, s.levels or defaults.PCA_LEVELS))
+        quantized = transform.quantize_codes(z, s.latent_dtype, s.levels or defaults.PCA_LEVELS)
+        layouts = [(t.seg_length, t.seg_instances) for t in tables]
+        residual = transform.residual_sd(energy, z, dequantize(*quantized), layouts, sum(ds.num_frames(v) for v in kept))
+        self._write(kept, basis.decoder(len(ds.vocab)), z, tables=tables, out=out, quantized=quantized,
+                    residual_sd=residual)
 
     def _run_rate_control(self, kept, frames, tables) -> None:
         """Measure, choose, encode; shrink the budget by the overshoot and retry (three times at most).
@@ -415,6 +419,7 @@ class _Job:
                                                       "b": np.zeros(ds.feature_dim, np.float32)})
         content = self._content(kept, dec, tables)
         content.codes = np.zeros((content.num_rows, 1), np.float32)
+        content.residual_sd = np.zeros(1, np.float16)  # its entry's overhead; rate control counts 2 bytes per component
         content.provenance = self._provenance(kept)
         write_container(content, path, force=True)
         return path.stat().st_size
@@ -433,8 +438,9 @@ class _Job:
         )
 
     def _write(self, kept: list[str], decoder: Decoder, codes: np.ndarray | None, *, tables=None,
-               quantized=None, out: Path | None = None) -> None:
-        """Write the container (to ``out`` instead of the output: a scratch file of rate control)."""
+               quantized=None, out: Path | None = None, residual_sd: np.ndarray | None = None) -> None:
+        """Write the container (to ``out`` instead of the output: a scratch file of rate control);
+        ``residual_sd``: the linear decoder's noise-filling levels (``transform.residual_sd``)."""
         from ..container.writer import write_container
 
         s, ds = self.s, self.ds
@@ -446,6 +452,7 @@ class _Job:
         else:
             content.codes, content.code_scale = quantized or quantize(codes, s.latent_dtype)
             content.codes_dtype = s.latent_dtype
+        content.residual_sd = residual_sd
         content.provenance = self._provenance(kept)
         write_container(content, out or self.out, force=self.force or out is not None,
                         created=content.provenance["created"])

@@ -118,7 +118,7 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
     for wdt, coarse in WEIGHTS:
         for k in (k for k in KS if k <= k_max):
             basis = comp.basis(k, wdt, coarse)
-            wbytes = sum(_zbytes(a, 1 << 20) for a in basis.weights.values())
+            wbytes = sum(_zbytes(a, 1 << 20) for a in basis.weights.values()) + 2 * k  # + codes/residual_sd
             if overhead_bytes + wbytes >= target_bytes:
                 break  # larger k only cost more
             w32, b32, P = basis.projector()

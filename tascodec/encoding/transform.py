@@ -157,10 +157,36 @@ def fit_components(frames: Callable[[str], np.ndarray], videos: list[str], num_f
 
 
 def video_codes(x: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray,
-                projector: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """Least-squares knots ``(R, k) float32`` of one video's frames ``x (T, D)``."""
+                projector: tuple[np.ndarray, np.ndarray, np.ndarray], energy: np.ndarray | None = None) -> np.ndarray:
+    """Least-squares knots ``(R, k) float32`` of one video's frames ``x (T, D)``; ``energy (k,) float64``,
+    when given, gets the frames' coefficients' squares added, per component (for ``residual_sd``)."""
     _, b, P = projector
-    return knots_from_coefficients((x - b) @ P, seg_length, seg_instances)
+    y = (x - b) @ P
+    if energy is not None:
+        energy += np.einsum("tk,tk->k", y, y, dtype=np.float64)
+    return knots_from_coefficients(y, seg_length, seg_instances)
+
+
+def residual_sd(energy: np.ndarray, knots: np.ndarray, stored: np.ndarray, layouts, frames: int) -> np.ndarray:
+    """Per component, the RMS over ``frames`` frames of what the stored knots miss of the frames'
+    coefficients ``y``: ``|y - A zq|^2 = |y|^2 - z.Nz + (z - zq).N(z - zq)`` per column, since the
+    least-squares knots ``z`` solve ``N z = A^T y`` (``KnotSystem``). ``energy``: ``sum |y|^2`` per
+    component (``video_codes``); ``knots``/``stored``: every video's ``z`` and dequantized ``zq``,
+    ``(R, k)``, in the order of ``layouts`` (each video's ``(seg_length, seg_instances)``).
+    Returns ``(k,) float16`` (format 1.2 ``codes/residual_sd``), what noise filling draws at."""
+    total = np.asarray(energy, np.float64).copy()
+    r0 = 0
+    for seg_length, seg_instances in layouts:
+        r1 = r0 + int(np.sum(seg_instances, dtype=np.int64))
+        if r1 > r0:
+            system = KnotSystem(seg_length, seg_instances)
+            z = knots[r0:r1].astype(np.float64)
+            e = z - stored[r0:r1]
+            total -= np.einsum("rk,rk->k", z, system.normal(z))
+            total += np.einsum("rk,rk->k", e, system.normal(e))
+        r0 = r1
+    rms = np.sqrt(np.maximum(total, 0.0) / max(int(frames), 1))
+    return np.minimum(rms, np.finfo(np.float16).max).astype(np.float16)
 
 
 def _frame_knots(seg_length: np.ndarray, seg_instances: np.ndarray):

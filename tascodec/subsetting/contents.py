@@ -175,12 +175,24 @@ def merge_contents(contents: Sequence[Content], names: Sequence[str] | None = No
         decoder=base.decoder,
         codes=np.concatenate([c.codes for c in contents]) if stored else None,
         code_scale=np.concatenate([c.code_scale for c in contents]) if base.code_scale is not None else None,
+        residual_sd=_pooled_residual(contents),
         codes_dtype=base.codes_dtype,
         random_seed=base.random_seed,
         background=list(base.background),
         activities=[a for c in contents for a in (c.activities or [None] * len(c.videos))] if has_acts else None,
         provenance={**common, "operations": [entry]},
     )
+
+
+def _pooled_residual(contents: Sequence[Content]) -> np.ndarray | None:
+    """The merged file's ``residual_sd``: the inputs' RMS pooled over their frames, or None unless
+    every input has one."""
+    if any(c.residual_sd is None for c in contents):
+        return None
+    frames = np.array([c.num_frames().sum() for c in contents], np.float64)
+    var = np.stack([np.asarray(c.residual_sd, np.float64) ** 2 for c in contents])
+    pooled = (frames @ var) / frames.sum() if frames.sum() else var.mean(0)
+    return np.sqrt(pooled).astype(np.float16)
 
 
 def _without_repeats(contents: Sequence[Content]) -> list[Content]:
