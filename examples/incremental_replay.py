@@ -19,16 +19,31 @@ from pathlib import Path
 
 import torch
 
-from tascodec import open as open_tasz
 from tascodec import read_dataset
 from tascodec.bench.mstcn import MSTCN, mstcn_loss
 from tascodec.bench.runner import collate, evaluate_model
 from tascodec.encoding.pipeline import encode
 from tascodec.subsetting import split_file, subset_file
+from tascodec.torch import TaszDataset
+
+
+class Replay:
+    """(features, labels) per video of a replay file, restored as TaszDataset restores for training
+    (smoothed across boundaries, fresh noise filling on every read)."""
+
+    def __init__(self, path):
+        self.ds = TaszDataset(path)
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        item = self.ds[i]
+        return item["features"], item["labels"]
 
 
 def train_steps(model, opt, videos, epochs: int, seed: int) -> None:
-    """A few epochs over ``videos`` (a list of (features (T, D), labels (T,))), batch size 1."""
+    """A few epochs over ``videos`` (a sequence of (features (T, D), labels (T,))), batch size 1."""
     g = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
@@ -72,10 +87,8 @@ def main() -> None:
     opt = torch.optim.Adam(model.parameters(), lr=5e-4)
     for step, activity in enumerate(activities):
         videos = [(train.features(v), train.labels(v)) for v in train.videos if train.activity(v) == activity]
-        if not args.no_replay:
-            for earlier in activities[:step]:
-                with open_tasz(memory[earlier]) as c:
-                    videos += [(c.decode(v, smooth="auto"), c.labels(v)) for v in c.videos]  # as TaszDataset restores
+        if not args.no_replay and step:
+            videos = torch.utils.data.ConcatDataset([videos] + [Replay(memory[a]) for a in activities[:step]])
         train_steps(model, opt, videos, args.epochs, seed=step)
         seen = [v for v in test.videos if test.activity(v) in activities[: step + 1]]
         scores = evaluate_model(model, [(test.features(v), test.labels(v)) for v in seen], test.background_ids)
