@@ -19,6 +19,10 @@ coefficients on the top ``k`` principal components of the training frames. Three
    uniform quantizer that transform coding prescribes (equal error per component, the weak ones
    mostly 0); fewer levels trade error for bytes. Against one scale per row, measured on a
    28-video GTEA-like set: about the same error for 10-27% fewer code bytes (the scales included).
+4. ``residual_sd``: per component, the RMS of what the stored knots miss of the frames'
+   coefficients (format 1.2 ``codes/residual_sd``), in closed form from the knot system and the
+   coefficients' energy summed in step 2 (no second pass over the features): the level at which
+   training restores add fresh noise (``tascodec.decode.noise``).
 
 Why this and not the TCA decoder at small sizes: a decoder is a fixed cost stored once, and at
 GTEA scale a H = 1024 TCA decoder is most of the file; ``benchmarks/rate.py`` measures both
