@@ -17,7 +17,8 @@ both); a smoothed row's error column is that of the smoothed frames.
 
 Run: ``python benchmarks/rate.py --datasets gtea --json r.json`` then
 ``python benchmarks/rate_downstream.py r.json --dataset gtea [--rows "tasz pca+smooth,generic"] --out d.json``;
-``--table d.json [e.json ...]`` prints the shares kept of several runs as one table (per dataset kind
+``--out`` is rewritten after every trained row (``"complete": false`` until the run ends), so a
+run that is stopped keeps the rows it finished; ``--table d.json [e.json ...]`` prints the shares kept of several runs as one table (per dataset kind
 and budget, the default restore's lead over the better generic row), ``--plot OUT.png d.json ...``
 draws them.
 """
@@ -73,6 +74,13 @@ def summary(runs):
     return m, sd
 
 
+def reference(runs) -> tuple[bool, float]:
+    """Whether the original-features models are degenerate (one class predicted, or a zero score),
+    and their mean score over the metrics: what a share kept is taken of."""
+    ref, _ = summary(runs)
+    return min(r["classes_predicted"] for r in runs) <= 1 or min(ref.values()) <= 0, float(np.mean(list(ref.values())))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("json")
@@ -107,6 +115,12 @@ def main(argv=None) -> int:
     kinds = ["original"]
     rows = [("original features", raw, 0.0, scores(list(zip(X, labels)), test, C, bg_ids, args.seeds, args.epochs))]
     print(f"  original done ({time.time() - t0:.0f} s)", flush=True)
+
+    def save(done=True):
+        if args.out:
+            write_rows(Path(args.out), args.dataset, args.epochs, args.seeds, time.time() - t0, kinds, rows, done)
+
+    save(False)
     for b in map(float, args.budgets.split(",")):
         for method in methods:
             p = rate.frontier(res["points"], method, raw * b)
@@ -150,9 +164,8 @@ def main(argv=None) -> int:
                 rows.append((f"{method} @ {100 * b:g}% ({p['config']}{tag})", p["bytes"], err, runs))
                 kinds.append(method + suffix)
                 print(f"  {rows[-1][0]} done ({time.time() - t0:.0f} s)", flush=True)
-    ref, _ = summary(rows[0][3])
-    degenerate = min(r["classes_predicted"] for r in rows[0][3]) <= 1 or min(ref.values()) <= 0
-    ref_mean = float(np.mean(list(ref.values())))
+                save(False)
+    degenerate, ref_mean = reference(rows[0][3])
     print("\n| method | % of raw | error | " + " | ".join(m.capitalize() if m != "acc" else "Acc" for m in METRICS)
           + " | kept |\n|---|---:|---:|" + "---:|" * len(METRICS) + "---:|")
     for name, nbytes, err, runs in rows:
@@ -166,14 +179,24 @@ def main(argv=None) -> int:
     if degenerate:
         print("\nwarning: the original-features model is degenerate (too few epochs?): shares kept are n/a")
     print(f"\n{time.time() - t0:.0f} s")
-    if args.out:
-        out = [{"row": name, "kind": kind, "bytes": nbytes, "raw_bytes": raw, "error": err,
-                "mean": summary(runs)[0] if runs else None, "std": summary(runs)[1] if runs else None,
-                "kept": None if degenerate or not runs else float(np.mean(list(summary(runs)[0].values())) / ref_mean)}
-               for kind, (name, nbytes, err, runs) in zip(kinds, rows)]
-        Path(args.out).write_text(json.dumps({"dataset": args.dataset, "epochs": args.epochs, "seeds": args.seeds,
-                                              "seconds": time.time() - t0, "rows": out}, indent=1))
+    save()
     return 0
+
+
+def write_rows(path: Path, dataset: str, epochs: int, seeds: int, seconds: float, kinds, rows, done=True) -> None:
+    """The rows so far as the ``--out`` JSON (``complete`` false while the run goes on), each kept
+    share against the original-features model (row 0); written to a side file and renamed, so a
+    killed run leaves the rows it finished, never half a file."""
+    degenerate, ref_mean = reference(rows[0][3])
+    raw = rows[0][1]  # the original features' row holds the raw bytes
+    out = [{"row": name, "kind": kind, "bytes": nbytes, "raw_bytes": raw, "error": err,
+            "mean": summary(runs)[0] if runs else None, "std": summary(runs)[1] if runs else None,
+            "kept": None if degenerate or not runs else float(np.mean(list(summary(runs)[0].values())) / ref_mean)}
+           for kind, (name, nbytes, err, runs) in zip(kinds, rows)]
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps({"dataset": dataset, "epochs": epochs, "seeds": seeds, "seconds": seconds,
+                               "complete": done, "rows": out}, indent=1))
+    os.replace(tmp, path)
 
 
 def load(files: list[Path]) -> list[dict]:
