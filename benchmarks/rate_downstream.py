@@ -19,7 +19,8 @@ Run: ``python benchmarks/rate.py --datasets gtea --json r.json`` then
 ``python benchmarks/rate_downstream.py r.json --dataset gtea [--rows "tasz pca+smooth,generic"] --out d.json``;
 ``--out`` is rewritten after every trained row (``"complete": false`` until the run ends), so a
 run that is stopped keeps the rows it finished; ``--table d.json [e.json ...]`` prints the shares kept of several runs as one table (per dataset kind
-and budget, the default restore's lead over the better generic row), ``--plot OUT.png d.json ...``
+and budget, the default restore's lead over the better generic row, with its standard error over
+the seeds where the files hold each seed's scores), ``--plot OUT.png d.json ...``
 draws them.
 """
 from __future__ import annotations
@@ -79,6 +80,15 @@ def reference(runs) -> tuple[bool, float]:
     and their mean score over the metrics: what a share kept is taken of."""
     ref, _ = summary(runs)
     return min(r["classes_predicted"] for r in runs) <= 1 or min(ref.values()) <= 0, float(np.mean(list(ref.values())))
+
+
+def kept_se(runs, ref_mean: float) -> float | None:
+    """The standard error of a row's share kept: the spread over its seeds of each seed's mean
+    score (over the metrics) as a share of the reference, over sqrt(seeds); None below 2 seeds."""
+    if len(runs) < 2:
+        return None
+    per_seed = [np.mean([r[k] for k in METRICS]) / ref_mean for r in runs]
+    return float(np.std(per_seed, ddof=1) / np.sqrt(len(runs)))
 
 
 def main(argv=None) -> int:
@@ -191,7 +201,8 @@ def write_rows(path: Path, dataset: str, epochs: int, seeds: int, seconds: float
     raw = rows[0][1]  # the original features' row holds the raw bytes
     out = [{"row": name, "kind": kind, "bytes": nbytes, "raw_bytes": raw, "error": err,
             "mean": summary(runs)[0] if runs else None, "std": summary(runs)[1] if runs else None,
-            "kept": None if degenerate or not runs else float(np.mean(list(summary(runs)[0].values())) / ref_mean)}
+            "kept": None if degenerate or not runs else float(np.mean(list(summary(runs)[0].values())) / ref_mean),
+            "kept_se": None if degenerate else kept_se(runs, ref_mean), "runs": runs}
            for kind, (name, nbytes, err, runs) in zip(kinds, rows)]
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps({"dataset": dataset, "epochs": epochs, "seeds": seeds, "seconds": seconds,
@@ -222,22 +233,29 @@ def _share(v: float | None) -> str:
 def table(files: list[Path]) -> str:
     """The retained shares of several ``--out`` files as one markdown table: per dataset kind and
     budget the exact restore, the smoothed one, the default restore (smoothed + noise filling) and
-    the better of the generic codec's two rows, and the default restore's lead over it in points. A
-    later file's row of the same kind and budget replaces an earlier one's; "–" is a row not measured."""
+    the better of the generic codec's two rows, and the default restore's lead over it in points,
+    with the standard error of that difference where both rows hold their seeds' scores (the
+    two rows' errors combined; the reference model's own spread moves both alike). A later file's
+    row of the same kind and budget replaces an earlier one's; "–" is a row not measured."""
     lines = ["| dataset kind | budget | tasz exact | tasz smoothed | tasz default restore (smoothed + noise) "
              "| generic (best of exact / smoothed) | lead |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in load(files):
         kept: dict[tuple[float, str], float] = {}
+        se: dict[tuple[float, str], float | None] = {}
         for row in r["rows"]:
             b = budget_of(row)
             if b is not None and row["kept"] is not None:
                 kept[(b, row["kind"])] = 100 * row["kept"]
+                se[(b, row["kind"])] = None if row.get("kept_se") is None else 100 * row["kept_se"]
         for b in sorted({b for b, _ in kept}):
             exact, smooth, default = (kept.get((b, k)) for k in ("tasz pca", "tasz pca+smooth", "tasz pca+smooth+noise"))
-            generic = [kept[(b, k)] for k in ("generic", "generic+smooth") if (b, k) in kept]
-            best = max(generic) if generic else None
+            generic = [(kept[(b, k)], k) for k in ("generic", "generic+smooth") if (b, k) in kept]
+            best, best_kind = max(generic) if generic else (None, None)
             lead = "–" if default is None or best is None else f"{round(default) - round(best):+d}"
+            pair = (se.get((b, "tasz pca+smooth+noise")), se.get((b, best_kind)))
+            if lead != "–" and None not in pair:
+                lead += f" (± {np.hypot(*pair):.1f})"
             lines.append(f"| {KINDS.get(r['dataset'], r['dataset'])}-like | {b:g}% | {_share(exact)} | {_share(smooth)} "
                          f"| {_share(default)} | {_share(best)} | {lead} |")
     return "\n".join(lines)
