@@ -264,7 +264,7 @@ def table(files: list[Path]) -> str:
 def plot(files: list[Path], path: Path) -> None:
     """Retained score against whole-file bytes (log axis), one panel per dataset kind (the rows of
     several ``--out`` files of one kind are drawn together, each kept share against its own run's
-    original-features model)."""
+    original-features model), with a bar of one standard error where the file holds the seeds' scores."""
     runs = load(files)
     fig, axes = rate.panels(len(runs))
     styles = {"tasz pca": "s--", "tasz pca+smooth": "s:", "tasz pca+smooth+noise": "s-", "generic": "o--",
@@ -273,11 +273,12 @@ def plot(files: list[Path], path: Path) -> None:
         for kind, style in styles.items():
             pts = sorted((p for p in r["rows"] if p["kind"] == kind and p["kept"] is not None), key=lambda p: p["bytes"])
             if pts:
-                ax.plot([100 * p["bytes"] / p["raw_bytes"] for p in pts], [100 * p["kept"] for p in pts], style,
-                        label=LABELS[kind], ms=4)
+                se = [100 * (p.get("kept_se") or 0.0) for p in pts]  # bars where the run kept its seeds' scores
+                ax.errorbar([100 * p["bytes"] / p["raw_bytes"] for p in pts], [100 * p["kept"] for p in pts],
+                            yerr=se if any(se) else None, fmt=style, label=LABELS[kind], ms=4, capsize=2)
         ax.axhline(100, color="grey", lw=0.8)
         rate.finish_panel(ax, "MS-TCN mean score kept, % of original features",
-                          f"{r['dataset']}-like: {r['seeds']} seeds, {r['epochs']} epochs")
+                          f"{KINDS.get(r['dataset'], r['dataset'])}-like: {r['seeds']} seeds, {r['epochs']} epochs")
     rate.save(fig, path)
 
 
