@@ -18,10 +18,10 @@ both); a smoothed row's error column is that of the smoothed frames.
 Run: ``python benchmarks/rate.py --datasets gtea --json r.json`` then
 ``python benchmarks/rate_downstream.py r.json --dataset gtea [--rows "tasz pca+smooth,generic"] --out d.json``;
 ``--out`` is rewritten after every trained row (``"complete": false`` until the run ends), so a
-run that is stopped keeps the rows it finished; ``--table d.json [e.json ...]`` prints the shares kept of several runs as one table (per dataset kind
-and budget, the default restore's lead over the better generic row, with its standard error over
-the seeds where the files hold each seed's scores), ``--plot OUT.png d.json ...``
-draws them.
+run that is stopped keeps the rows it finished; ``--table d.json [e.json ...]`` prints the shares
+kept of several runs as one table (per dataset kind and budget, the default restore's lead over
+the better generic row, with its standard error over the seeds where the files hold each seed's
+scores), ``--plot OUT.png d.json ...`` draws them.
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rate  # noqa: E402
 
 import tascodec  # noqa: E402
+from tascodec._io import atomic_path  # noqa: E402
 from tascodec.bench.runner import score_model, train_model  # noqa: E402
 from tascodec.data.segments import runs as segment_runs  # noqa: E402
 from tascodec.decode.noise import NoisySource, noise_map  # noqa: E402
@@ -80,6 +81,11 @@ def reference(runs) -> tuple[bool, float]:
     and their mean score over the metrics: what a share kept is taken of."""
     ref, _ = summary(runs)
     return min(r["classes_predicted"] for r in runs) <= 1 or min(ref.values()) <= 0, float(np.mean(list(ref.values())))
+
+
+def share(runs, ref_mean: float) -> float:
+    """A row's share kept: its mean score over the seeds and metrics, as a share of the reference."""
+    return float(np.mean([r[k] for r in runs for k in METRICS]) / ref_mean)
 
 
 def kept_se(runs, ref_mean: float) -> float | None:
@@ -183,7 +189,7 @@ def main(argv=None) -> int:
             print(f"| {name} | | | " + " | " * len(METRICS) + " |")
             continue
         m, sd = summary(runs)
-        kept = "n/a" if degenerate else f"{100 * np.mean(list(m.values())) / ref_mean:.0f}%"
+        kept = "n/a" if degenerate else f"{100 * share(runs, ref_mean):.0f}%"
         cells = " | ".join(f"{m[k]:.1f} ({sd[k]:.1f})" for k in METRICS)
         print(f"| {name} | {100 * nbytes / raw:.2f} | {err:.4f} | {cells} | {kept} |")
     if degenerate:
@@ -195,19 +201,19 @@ def main(argv=None) -> int:
 
 def write_rows(path: Path, dataset: str, epochs: int, seeds: int, seconds: float, kinds, rows, done=True) -> None:
     """The rows so far as the ``--out`` JSON (``complete`` false while the run goes on), each kept
-    share against the original-features model (row 0); written to a side file and renamed, so a
-    killed run leaves the rows it finished, never half a file."""
+    share against the original-features model (row 0); written beside it and renamed
+    (``tascodec._io.atomic_path``), so a killed run leaves the rows it finished, never half a file."""
     degenerate, ref_mean = reference(rows[0][3])
     raw = rows[0][1]  # the original features' row holds the raw bytes
-    out = [{"row": name, "kind": kind, "bytes": nbytes, "raw_bytes": raw, "error": err,
-            "mean": summary(runs)[0] if runs else None, "std": summary(runs)[1] if runs else None,
-            "kept": None if degenerate or not runs else float(np.mean(list(summary(runs)[0].values())) / ref_mean),
-            "kept_se": None if degenerate else kept_se(runs, ref_mean), "runs": runs}
-           for kind, (name, nbytes, err, runs) in zip(kinds, rows)]
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps({"dataset": dataset, "epochs": epochs, "seeds": seeds, "seconds": seconds,
-                               "complete": done, "rows": out}, indent=1))
-    os.replace(tmp, path)
+    out = []
+    for kind, (name, nbytes, err, runs) in zip(kinds, rows):
+        m, sd = summary(runs) if runs else (None, None)
+        out.append({"row": name, "kind": kind, "bytes": nbytes, "raw_bytes": raw, "error": err, "mean": m, "std": sd,
+                    "kept": None if degenerate or not runs else share(runs, ref_mean),
+                    "kept_se": None if degenerate else kept_se(runs, ref_mean), "runs": runs})
+    with atomic_path(path, force=True) as tmp:
+        tmp.write_text(json.dumps({"dataset": dataset, "epochs": epochs, "seeds": seeds, "seconds": seconds,
+                                   "complete": done, "rows": out}, indent=1))
 
 
 def load(files: list[Path]) -> list[dict]:
@@ -252,10 +258,12 @@ def table(files: list[Path]) -> str:
             exact, smooth, default = (kept.get((b, k)) for k in ("tasz pca", "tasz pca+smooth", "tasz pca+smooth+noise"))
             generic = [(kept[(b, k)], k) for k in ("generic", "generic+smooth") if (b, k) in kept]
             best, best_kind = max(generic) if generic else (None, None)
-            lead = "–" if default is None or best is None else f"{round(default) - round(best):+d}"
-            pair = (se.get((b, "tasz pca+smooth+noise")), se.get((b, best_kind)))
-            if lead != "–" and None not in pair:
-                lead += f" (± {np.hypot(*pair):.1f})"
+            lead = "–"
+            if default is not None and best is not None:
+                lead = f"{round(default) - round(best):+d}"
+                pair = (se[(b, "tasz pca+smooth+noise")], se[(b, best_kind)])
+                if None not in pair:
+                    lead += f" (± {np.hypot(*pair):.1f})"
             lines.append(f"| {KINDS.get(r['dataset'], r['dataset'])}-like | {b:g}% | {_share(exact)} | {_share(smooth)} "
                          f"| {_share(default)} | {_share(best)} | {lead} |")
     return "\n".join(lines)
