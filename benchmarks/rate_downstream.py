@@ -21,7 +21,9 @@ Run: ``python benchmarks/rate.py --datasets gtea --json r.json`` then
 run that is stopped keeps the rows it finished; ``--table d.json [e.json ...]`` prints the shares
 kept of several runs as one table (per dataset kind and budget, the default restore's lead over
 the better generic row, with its standard error over the seeds where the files hold each seed's
-scores), ``--plot OUT.png d.json ...`` draws them.
+scores: that of the per-seed differences where both rows were trained on the same seeds against
+the same original model, since a seed's initialisation and batch order move both rows alike),
+``--plot OUT.png d.json ...`` draws them.
 """
 from __future__ import annotations
 
@@ -93,8 +95,35 @@ def kept_se(runs, ref_mean: float) -> float | None:
     score (over the metrics) as a share of the reference, over sqrt(seeds); None below 2 seeds."""
     if len(runs) < 2:
         return None
-    per_seed = [np.mean([r[k] for k in METRICS]) / ref_mean for r in runs]
-    return float(np.std(per_seed, ddof=1) / np.sqrt(len(runs)))
+    return float(np.std(seed_shares(runs, ref_mean), ddof=1) / np.sqrt(len(runs)))
+
+
+def seed_shares(runs, ref_mean: float) -> np.ndarray:
+    """Each seed's mean score over the metrics, as a share of the reference."""
+    return np.array([np.mean([r[k] for k in METRICS]) / ref_mean for r in runs])
+
+
+def per_seed(row: dict) -> np.ndarray | None:
+    """A row's share kept per seed (each seed's mean score over the metrics, as a share of its run's
+    original-features model), or None where the file holds no per-seed scores."""
+    if not row.get("runs") or row.get("ref_mean") is None:
+        return None
+    return seed_shares(row["runs"], row["ref_mean"])
+
+
+def lead_se(a: dict, b: dict) -> tuple[float, bool] | None:
+    """The standard error of row a's share kept minus row b's, and whether it is paired. Rows
+    trained on the same seeds against the same original-features models (the same run, or runs
+    whose original models scored identically seed by seed) share each seed's initialisation and
+    batch order, so the error is that of the per-seed differences; otherwise the two rows' errors
+    combined. None where either row lacks its seeds' scores or has fewer than two."""
+    x, y = per_seed(a), per_seed(b)
+    if x is None or y is None or len(x) < 2 or len(y) < 2:
+        return None
+    if len(x) == len(y) and a["ref_runs"] == b["ref_runs"]:
+        d = x - y
+        return float(np.std(d, ddof=1) / np.sqrt(len(d))), True
+    return float(np.hypot(np.std(x, ddof=1) / np.sqrt(len(x)), np.std(y, ddof=1) / np.sqrt(len(y)))), False
 
 
 def main(argv=None) -> int:
@@ -221,8 +250,10 @@ def load(files: list[Path]) -> list[dict]:
     runs: dict[str, dict] = {}
     for f in files:
         r = json.loads(Path(f).read_text())
+        original = r["rows"][0]  # each row is kept with its own run's original-features model
+        _, ref_mean = reference(original["runs"]) if original.get("runs") else (None, None)
         into = runs.setdefault(r["dataset"], dict(r, rows=[]))
-        into["rows"] += r["rows"]
+        into["rows"] += [dict(row, ref_runs=original.get("runs"), ref_mean=ref_mean) for row in r["rows"]]
     return list(runs.values())
 
 
@@ -240,20 +271,21 @@ def table(files: list[Path]) -> str:
     """The retained shares of several ``--out`` files as one markdown table: per dataset kind and
     budget the exact restore, the smoothed one, the default restore (smoothed + noise filling) and
     the better of the generic codec's two rows, and the default restore's lead over it in points,
-    with the standard error of that difference where both rows hold their seeds' scores (the
-    two rows' errors combined; the reference model's own spread moves both alike). A later file's
-    row of the same kind and budget replaces an earlier one's; "–" is a row not measured."""
+    with the standard error of that difference where both rows hold their seeds' scores (``lead_se``:
+    of the per-seed differences where the rows share their seeds and original model, marked
+    "paired"; else the two rows' errors combined). A later file's row of the same kind and budget
+    replaces an earlier one's; "–" is a row not measured."""
     lines = ["| dataset kind | budget | tasz exact | tasz smoothed | tasz default restore (smoothed + noise) "
              "| generic (best of exact / smoothed) | lead |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in load(files):
         kept: dict[tuple[float, str], float] = {}
-        se: dict[tuple[float, str], float | None] = {}
+        rows: dict[tuple[float, str], dict] = {}
         for row in r["rows"]:
             b = budget_of(row)
             if b is not None and row["kept"] is not None:
                 kept[(b, row["kind"])] = 100 * row["kept"]
-                se[(b, row["kind"])] = None if row.get("kept_se") is None else 100 * row["kept_se"]
+                rows[(b, row["kind"])] = row
         for b in sorted({b for b, _ in kept}):
             exact, smooth, default = (kept.get((b, k)) for k in ("tasz pca", "tasz pca+smooth", "tasz pca+smooth+noise"))
             generic = [(kept[(b, k)], k) for k in ("generic", "generic+smooth") if (b, k) in kept]
@@ -261,9 +293,9 @@ def table(files: list[Path]) -> str:
             lead = "–"
             if default is not None and best is not None:
                 lead = f"{round(default) - round(best):+d}"
-                pair = (se[(b, "tasz pca+smooth+noise")], se[(b, best_kind)])
-                if None not in pair:
-                    lead += f" (± {np.hypot(*pair):.1f})"
+                err = lead_se(rows[(b, "tasz pca+smooth+noise")], rows[(b, best_kind)])
+                if err is not None:
+                    lead += f" (± {100 * err[0]:.1f}{', paired' if err[1] else ''})"
             lines.append(f"| {KINDS.get(r['dataset'], r['dataset'])}-like | {b:g}% | {_share(exact)} | {_share(smooth)} "
                          f"| {_share(default)} | {_share(best)} | {lead} |")
     return "\n".join(lines)
