@@ -61,6 +61,7 @@ def export_and_note(self, *args, **kw):  # each rank notes the digest of the dec
 TCA.export_decoder = export_and_note
 pipeline.encode(a["data"], a["trained"], **a["settings"])
 pipeline.encode(a["data"], a["reused"], model=a["model"], init="random", **a["settings"])
+dist.barrier()  # no rank tears its gloo connections down while its peer still uses them
 dist.destroy_process_group()
 """
 

@@ -60,9 +60,13 @@ def setup(device: str | None) -> tuple[Group, str]:
 
 
 def close(group: Group) -> None:
+    """Tear down the process group this module started: every rank meets at a barrier first, so
+    none closes its gloo connections while a peer still uses them (gloo can abort the process,
+    "terminate called without an active exception", when a peer tears down early)."""
     if group.owned:
         import torch.distributed as dist
 
+        dist.barrier()
         dist.destroy_process_group()
 
 
