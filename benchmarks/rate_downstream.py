@@ -270,7 +270,8 @@ def _share(v: float | None) -> str:
 def table(files: list[Path]) -> str:
     """The retained shares of several ``--out`` files as one markdown table: per dataset kind and
     budget the exact restore, the smoothed one, the default restore (smoothed + noise filling) and
-    the better of the generic codec's two rows, and the default restore's lead over it in points,
+    the better of the generic codec's two rows, and the default restore's lead over it in points
+    (of the unrounded shares, to a tenth),
     with the standard error of that difference where both rows hold their seeds' scores (``lead_se``:
     of the per-seed differences where the rows share their seeds and original model, marked
     "paired"; else the two rows' errors combined). A later file's row of the same kind and budget
@@ -292,7 +293,7 @@ def table(files: list[Path]) -> str:
             best, best_kind = max(generic) if generic else (None, None)
             lead = "–"
             if default is not None and best is not None:
-                lead = f"{round(default) - round(best):+d}"
+                lead = f"{default - best:+.1f}"  # of the unrounded shares: 98.7 against 98.5 is +0.2, not +1
                 err = lead_se(rows[(b, "tasz pca+smooth+noise")], rows[(b, best_kind)])
                 if err is not None:
                     lead += f" (± {100 * err[0]:.1f}{', paired' if err[1] else ''})"
