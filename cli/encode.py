@@ -148,7 +148,10 @@ def summary(path: Path) -> str:
         parts.append(f"{raw / size:.1f}x smaller than float32 features" if raw >= size
                      else f"{size / raw:.1f}x larger than float32 features")
     for name, value in prov.get("losses", {}).items():
-        parts.append(f"{name} loss {value:.4g}")
+        if name == "restored":  # pca: the exact decode's sum |x - x^|^2 / sum |x|^2 over every frame
+            parts.append(f"restored error {value:.4g}")
+        elif name != "pca_floor":  # the basis's share of variance left out: in provenance, not an error
+            parts.append(f"{name} loss {value:.4g}")
     if prov.get("trimmed_frames"):
         parts.append(f"--trim dropped {prov['trimmed_frames']} frames")
     if "wall_time_s" in prov:

@@ -214,6 +214,9 @@ def test_pca_method_end_to_end(tiny, tmp_path):
         with tascodec.open(out) as c:
             assert c.decoder.kind == "linear" and c.decoder.latent_dim == kk
             assert c.metadata["provenance"]["settings"]["frames_per_code"] == fpc
+            # the encoder's closed form, with no second pass, is the decoded error
+            restored = c.metadata["provenance"]["losses"]["restored"]
+            assert restored == pytest.approx(errors[kk, fpc, wdt], rel=1e-3, abs=1e-7)  # abs: cancellation
     # more components, denser knots: less error; all 32 components and a knot per frame: exact
     assert errors[16, 4, "int8"] < errors[4, 4, "int8"]
     assert errors[16, 1, "float16"] < errors[16, 4, "int8"]
@@ -254,14 +257,17 @@ def test_rate_control_fits_the_budget_with_the_least_error_it_measured(small, tm
         sizes[budget] = out.stat().st_size
         with tascodec.open(out) as c:
             target = c.metadata["provenance"]["settings"]["target"]
+            restored = c.metadata["provenance"]["losses"]["restored"]
             assert target["budget_bytes"] == budget and target["candidates"] > 10
             scale = c._rows(c._scale, 0, c.num_rows)
             assert np.all(scale == scale[0])  # one code step for the whole file
             assert c.decoder.kind == "linear" and c.codes_dtype == "int8"
         errors[budget] = _error(out, small)
         assert sizes[budget] <= budget
-        # the estimate on the sample (here: every video) is the restored error
+        # the estimate on the sample (here: every video) is the restored error, and so is the
+        # whole split's, recorded after the encode (int8 weights, rounded coarser on weak components)
         assert errors[budget] == pytest.approx(target["estimated_error"], rel=0.05, abs=1e-5)
+        assert errors[budget] == pytest.approx(restored, rel=1e-3)
     assert errors[40_000] < errors[15_000]
     ratio = encode(small, tmp_path / "r.tasz", method="pca", target_ratio=0.2, progress=False)
     raw = tascodec.read_dataset(small).total_frames * 16 * 4

@@ -28,7 +28,7 @@ import torch
 from .. import __version__
 from .._io import check_writable
 from ..container.content import Content, Decoder
-from ..container.quant import dequantize, quantize
+from ..container.quant import quantize
 from ..container.writer import utc_now
 from ..data.layout import TASDataset, read_dataset
 from ..data.segments import instance_counts
@@ -356,16 +356,19 @@ class _Job:
             t.seg_instances = (instance_counts(t.seg_length, s.K) if s.K is not None
                                else transform.knot_counts(t.seg_length, s.frames_per_code))
         proj = basis.projector()
-        codes = []
-        energy = np.zeros(basis.k, np.float64)
+        stats = transform.CodeStats.empty(basis.k)
+        # filled in place: the codes of a Breakfast-sized split are ~1 GB of float32, held once
+        z = np.empty((sum(int(np.sum(t.seg_instances, dtype=np.int64)) for t in tables), basis.k), np.float32)
+        r0 = 0
         with _progress(len(kept), "codes", self.progress) as step:
             for v, t in zip(kept, tables):
-                codes.append(transform.video_codes(ds.features(v), t.seg_length, t.seg_instances, proj, energy))
+                zv = transform.video_codes(ds.features(v), t.seg_length, t.seg_instances, proj, stats)
+                z[r0:r0 + len(zv)] = zv
+                r0 += len(zv)
                 step(1)
-        z = np.concatenate(codes) if codes else np.zeros((0, s.latent_dim), np.float32)
         quantized = transform.quantize_codes(z, s.latent_dtype, s.levels or defaults.PCA_LEVELS)
         layouts = [(t.seg_length, t.seg_instances) for t in tables]
-        residual = transform.residual_sd(energy, z, dequantize(*quantized), layouts, sum(ds.num_frames(v) for v in kept))
+        residual, self.losses["restored"] = transform.code_residuals(stats, z, quantized, layouts, proj[0])
         self._write(kept, basis.decoder(len(ds.vocab)), z, tables=tables, out=out, quantized=quantized,
                     residual_sd=residual)
 
@@ -404,8 +407,8 @@ class _Job:
         if self.progress:
             default = (f" (the default, {100 * defaults.TARGET_RATIO:g}% of raw; --target-bytes / --target-ratio "
                        "choose another)") if target.get("default") else ""
-            print(f"rate control: {budget:,}-byte budget{default}: {choice.describe()}; wrote {size:,} bytes",
-                  file=sys.stderr)
+            print(f"rate control: {budget:,}-byte budget{default}: {choice.describe()}; wrote {size:,} bytes, "
+                  f"restored error {self.losses['restored']:.4g} over all {sum(frames):,} frames", file=sys.stderr)
         self.ckpt.remove()
 
     def _overhead_bytes(self, kept, tables, path: Path) -> int:

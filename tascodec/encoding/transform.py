@@ -19,10 +19,11 @@ coefficients on the top ``k`` principal components of the training frames. Three
    uniform quantizer that transform coding prescribes (equal error per component, the weak ones
    mostly 0); fewer levels trade error for bytes. Against one scale per row, measured on a
    28-video GTEA-like set: about the same error for 10-27% fewer code bytes (the scales included).
-4. ``residual_sd``: per component, the RMS of what the stored knots miss of the frames'
-   coefficients (format 1.2 ``codes/residual_sd``), in closed form from the knot system and the
-   coefficients' energy summed in step 2 (no second pass over the features): the level at which
-   training restores add fresh noise (``tascodec.decode.noise``).
+4. ``code_residuals``: per component, the RMS of what the stored knots miss of the frames'
+   coefficients (format 1.2 ``codes/residual_sd``): the level at which training restores add
+   fresh noise (``tascodec.decode.noise``); and the file's exact restored error over every frame.
+   Both in closed form from the knot systems and the sums of step 2 (``CodeStats``), with no
+   second pass over the features.
 
 Why this and not the TCA decoder at small sizes: a decoder is a fixed cost stored once, and at
 GTEA scale a H = 1024 TCA decoder is most of the file; ``benchmarks/rate.py`` measures both
@@ -37,11 +38,13 @@ from typing import Callable
 import numpy as np
 
 from ..container.content import Decoder
+from ..container.quant import dequantize
 from ..decode.linear import knots
 from ..decode.plan import segment_starts
 
 MAX_COV_FRAMES = 1 << 18  # frames (evenly spaced over the split) that estimate the covariance
 COV_BLOCK = 4096  # frames per covariance update (float32 GEMM, float64 accumulation)
+QUANT_BLOCK = 1 << 16  # code rows quantized at a time
 
 
 @dataclass(frozen=True)
@@ -160,37 +163,93 @@ def fit_components(frames: Callable[[str], np.ndarray], videos: list[str], num_f
     return Components(np.ascontiguousarray(w), shift + m, np.maximum(evals[order], 0.0), float(np.trace(cov)))
 
 
+@dataclass
+class CodeStats:
+    """What the codes pass sums over the frames, so that ``code_residuals`` needs no second pass
+    over the features for the noise level and the file's exact restored error."""
+
+    energy: np.ndarray  # (k,) float64: sum of the coefficients' squares, per component
+    centred: float = 0.0  # sum_t |x_t - b|^2
+    total: float = 0.0  # sum_t |x_t|^2
+    frames: int = 0
+
+    @classmethod
+    def empty(cls, k: int) -> "CodeStats":
+        return cls(np.zeros(int(k), np.float64))
+
+
 def video_codes(x: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray,
-                projector: tuple[np.ndarray, np.ndarray, np.ndarray], energy: np.ndarray | None = None) -> np.ndarray:
-    """Least-squares knots ``(R, k) float32`` of one video's frames ``x (T, D)``; ``energy (k,) float64``,
-    when given, gets the frames' coefficients' squares added, per component (for ``residual_sd``)."""
+                projector: tuple[np.ndarray, np.ndarray, np.ndarray], stats: CodeStats | None = None) -> np.ndarray:
+    """Least-squares knots ``(R, k) float32`` of one video's frames ``x (T, D)``; ``stats``, when
+    given, gets this video's sums added (``CodeStats``)."""
     _, b, P = projector
-    y = (x - b) @ P
-    if energy is not None:
-        energy += np.einsum("tk,tk->k", y, y, dtype=np.float64)
+    xc = x - b
+    y = xc @ P
+    if stats is not None:
+        stats.energy += np.einsum("tk,tk->k", y, y, dtype=np.float64)
+        stats.centred += float(np.einsum("td,td->", xc, xc, dtype=np.float64))
+        stats.total += float(np.einsum("td,td->", x, x, dtype=np.float64))
+        stats.frames += int(x.shape[0])
     return knots_from_coefficients(y, seg_length, seg_instances)
 
 
-def residual_sd(energy: np.ndarray, knots: np.ndarray, stored: np.ndarray, layouts, frames: int) -> np.ndarray:
-    """Per component, the RMS over ``frames`` frames of what the stored knots miss of the frames'
-    coefficients ``y``: ``|y - A zq|^2 = |y|^2 - z.Nz + (z - zq).N(z - zq)`` per column, since the
-    least-squares knots ``z`` solve ``N z = A^T y`` (``KnotSystem``). ``energy``: ``sum |y|^2`` per
-    component (``video_codes``); ``knots``/``stored``: every video's ``z`` and dequantized ``zq``,
-    ``(R, k)``, in the order of ``layouts`` (each video's ``(seg_length, seg_instances)``).
-    Returns ``(k,) float16`` (format 1.2 ``codes/residual_sd``), what noise filling draws at."""
-    total = np.asarray(energy, np.float64).copy()
+def _missed(knots: np.ndarray, stored, layouts, gram: np.ndarray | None = None):
+    """Over every video in ``layouts`` (each ``(seg_length, seg_instances)``), with ``z`` the
+    least-squares knots (``knots``), ``zq`` the dequantized stored ones (``stored``: ``(R, k)``, or
+    the stored ``(values, scale)``, dequantized one video at a time), ``e = zq - z``
+    and ``N`` the video's ``KnotSystem``: per component ``sum_r e.(N e) - z.(N z)`` ``(k,) float64``,
+    and, given the decoder's ``gram = w^T w``, the same in feature space, ``sum_r e.G(N e) - z.G(N z)``."""
+    per = np.zeros(knots.shape[1], np.float64)
+    full = 0.0
     r0 = 0
     for seg_length, seg_instances in layouts:
         r1 = r0 + int(np.sum(seg_instances, dtype=np.int64))
         if r1 > r0:
             system = KnotSystem(seg_length, seg_instances)
             z = knots[r0:r1].astype(np.float64)
-            e = z - stored[r0:r1]
-            total -= np.einsum("rk,rk->k", z, system.normal(z))
-            total += np.einsum("rk,rk->k", e, system.normal(e))
+            e = z - _rows(stored, r0, r1)
+            nz, ne = system.normal(z), system.normal(e)
+            per += np.einsum("rk,rk->k", e, ne) - np.einsum("rk,rk->k", z, nz)
+            if gram is not None:
+                full += float(np.einsum("rk,rk->", e @ gram, ne) - np.einsum("rk,rk->", z @ gram, nz))
         r0 = r1
+    return per, full
+
+
+def _rows(stored, r0: int, r1: int) -> np.ndarray:
+    if isinstance(stored, tuple):  # as a reader dequantizes them (float32)
+        values, scale = stored
+        return dequantize(values[r0:r1], None if scale is None else scale[r0:r1])
+    return stored[r0:r1]
+
+
+def residual_sd(energy: np.ndarray, knots: np.ndarray, stored: np.ndarray, layouts, frames: int) -> np.ndarray:
+    """Per component, the RMS over ``frames`` frames of what the stored knots miss of the frames'
+    coefficients ``y``: ``|y - A zq|^2 = |y|^2 - z.Nz + (z - zq).N(z - zq)`` per column, since the
+    least-squares knots ``z`` solve ``N z = A^T y`` (``KnotSystem``). ``energy``: ``sum |y|^2`` per
+    component (``CodeStats.energy``); ``knots``/``stored``: every video's ``z`` and dequantized ``zq``,
+    ``(R, k)``, in the order of ``layouts`` (each video's ``(seg_length, seg_instances)``).
+    Returns ``(k,) float16`` (format 1.2 ``codes/residual_sd``), what noise filling draws at."""
+    return _sd(np.asarray(energy, np.float64) + _missed(knots, stored, layouts)[0], frames)
+
+
+def _sd(total: np.ndarray, frames: int) -> np.ndarray:
     rms = np.sqrt(np.maximum(total, 0.0) / max(int(frames), 1))
     return np.minimum(rms, np.finfo(np.float16).max).astype(np.float16)
+
+
+def code_residuals(stats: CodeStats, knots: np.ndarray, stored, layouts,
+                   w: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(residual_sd, restored_error)`` of the whole split in one loop over the knot systems
+    (``stored``: the stored ``(values, scale)`` as ``quantize_codes`` gives them, or ``(R, k)``):
+    the noise level (``residual_sd``) and the exact decode's relative squared error over every
+    frame, ``sum |x - b - w A zq|^2 / sum |x|^2`` with ``w`` the decoder's float32 weights: as
+    rate control's estimate (``ratecontrol``), ``sum |x - b|^2 - sum z.G(N z) + sum e.G(N e)``,
+    ``G = w^T w`` (the cross terms vanish by the normal equations)."""
+    gram = w.astype(np.float64).T @ w.astype(np.float64)
+    per, full = _missed(knots, stored, layouts, gram)
+    error = max(stats.centred + full, 0.0) / stats.total if stats.total > 0 else 0.0
+    return _sd(stats.energy + per, stats.frames), float(error)
 
 
 def _frame_knots(seg_length: np.ndarray, seg_instances: np.ndarray):
@@ -296,7 +355,9 @@ def quantize_codes(z: np.ndarray, dtype: str, levels: int = 127) -> tuple[np.nda
     step = np.float32(amax / levels) if amax > 0 else np.float32(1)
     if not np.isfinite(step) or step <= 0:  # amax below float32's tiny: every code rounds to 0
         step = np.float32(1)
-    q = np.clip(np.rint(z / step), -levels, levels).astype(np.int8)
+    q = np.empty(z.shape, np.int8)
+    for i in range(0, z.shape[0], QUANT_BLOCK):  # in blocks: no full-size float temporaries
+        q[i:i + QUANT_BLOCK] = np.clip(np.rint(z[i:i + QUANT_BLOCK] / step), -levels, levels)
     return q, np.full(z.shape[0], step, np.float32)
 
 
