@@ -3,6 +3,13 @@
     python benchmarks/scale.py budget DATA [DATA ...]      # restored error against optimizer steps
     python benchmarks/scale.py stages DATA [DATA ...]      # time, CPU time, peak RSS per stage
     python benchmarks/scale.py project RUNS.json ...       # full Breakfast at 2048-d from stages runs
+    python benchmarks/scale.py pca [--data DIR]            # the default encode (method pca) on full Breakfast
+
+``pca``: ``tasz encode DATA -o OUT`` exactly as a user runs it (rate control at 0.5% of raw) in a
+child process, with its wall time, CPU seconds and peak RSS; then the file's bytes and the restored
+error over every train frame, streamed one video at a time. Without ``--data`` it first builds
+Breakfast split 1's train videos (1,460, 3,085,477 frames, 25 GB at 2048-d float32) from the real
+label files in ``../shared/data/breakfast`` with ``rate.py``'s synthetic features, in ``--work``.
 
 Make the datasets with ``tasz synth`` (e.g. ``tasz synth bf400 --like breakfast --videos 400 --dim 64``).
 Prefix ``OMP_NUM_THREADS=1`` on a shared machine; figures are CPU seconds of this process
@@ -194,6 +201,56 @@ def stages(path: str, out: str, settings: dict, threads: int) -> dict:
     return res
 
 
+# --- the default encode at full size ----------------------------------------------------------
+def pca_full(data: str | None, work: str, error: bool) -> dict:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import rate  # the real-label dataset builder of the rate benchmark
+
+    import tascodec
+
+    t0 = time.perf_counter()
+    if data is None:
+        data = str(rate.build("breakfast", __import__("pathlib").Path(work), 2048, 1, None, 0))
+    built_s = time.perf_counter() - t0
+    ds = read_dataset(data, background=())  # frame counts only; the encode recognises the dataset itself
+    n, raw = ds.total_frames, ds.total_frames * ds.feature_dim * 4
+    print(f"{data}: {len(ds)} train videos, {n:,} frames, {ds.feature_dim}-d, {raw / 1e9:.1f} GB raw"
+          + (f" (built in {built_s:.0f} s)" if built_s > 1 else ""), flush=True)
+    out = os.path.join(work, "full-default.tasz")
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "tascodec.cli.main", "encode", data, "-o", out, "-f"],
+                       env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode:
+        raise SystemExit(f"tasz encode failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = {"data": data, "videos": len(ds), "frames": n, "dim": ds.feature_dim, "raw_bytes": raw,
+           "encode_wall_s": round(wall, 1),
+           "encode_cpu_s": round(ch.ru_utime + ch.ru_stime - before.ru_utime - before.ru_stime, 1),
+           "encode_peak_rss_mib": round(ch.ru_maxrss / 1024, 1), "bytes": os.path.getsize(out),
+           "encode_says": [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()][-6:]}
+    res["percent_of_raw"] = round(100 * res["bytes"] / raw, 3)
+    with tascodec.open(out) as c:
+        res["chose"] = c.metadata.get("provenance", {}).get("settings", {}).get("target")
+        if error:
+            num = den = 0.0
+            t0, c0 = time.perf_counter(), cpu()
+            for v in c.videos:
+                x = np.load(os.path.join(data, "features", v + ".npy"), mmap_mode="r")
+                y = c.decode(v)  # (T, D)
+                for i in range(0, y.shape[0], 8192):
+                    a = np.asarray(x[:, i:i + 8192], np.float32).T
+                    d = a - y[i:i + 8192]
+                    num += float(np.einsum("ij,ij->", d, d, dtype=np.float64))
+                    den += float(np.einsum("ij,ij->", a, a, dtype=np.float64))
+            res["error"] = round(num / den, 5)
+            res["error_pass_wall_s"] = round(time.perf_counter() - t0, 1)
+            res["error_pass_cpu_s"] = round(cpu() - c0, 1)
+    return res
+
+
 # --- projection --------------------------------------------------------------------------------
 BREAKFAST = dict(frames=3_085_477, videos=1_460, dim=2048, gbytes=25.3)  # split 1 train, real labels
 
@@ -257,11 +314,21 @@ def main() -> None:
     p.add_argument("--train-steps-full", type=int, default=pipeline.TRAIN_STEPS)
     p.add_argument("--iters-full", type=int, default=DEFAULT_ITERS)
     p.add_argument("--json", default=None)
+    q = sub.add_parser("pca")
+    q.add_argument("--data", default=None, help="a dataset [full Breakfast split 1 train, built in --work]")
+    q.add_argument("--work", default="/tmp/tasz-scale")
+    q.add_argument("--no-error", action="store_true", help="skip the restored-error pass")
+    q.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
     results = []
     if args.cmd == "project":
         pass
+    elif args.cmd == "pca":
+        os.makedirs(args.work, exist_ok=True)
+        r = pca_full(args.data, args.work, not args.no_error)
+        results.append(r)
+        print(json.dumps(r, indent=1), flush=True)
     elif args.cmd == "budget":
         for path in args.data:
             results.append(budget(path, [int(x) for x in args.steps.split(",")], args.eval_frames))
