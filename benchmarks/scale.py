@@ -47,6 +47,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -210,7 +211,7 @@ def pca_full(data: str | None, work: str, error: bool) -> dict:
 
     t0 = time.perf_counter()
     if data is None:
-        data = str(rate.build("breakfast", __import__("pathlib").Path(work), 2048, 1, None, 0))
+        data = str(rate.build("breakfast", Path(work), 2048, 1, None, 0))
     built_s = time.perf_counter() - t0
     ds = read_dataset(data, background=())  # frame counts only; the encode recognises the dataset itself
     n, raw = ds.total_frames, ds.total_frames * ds.feature_dim * 4
@@ -235,17 +236,8 @@ def pca_full(data: str | None, work: str, error: bool) -> dict:
     with tascodec.open(out) as c:
         res["chose"] = c.metadata.get("provenance", {}).get("settings", {}).get("target")
         if error:
-            num = den = 0.0
             t0, c0 = time.perf_counter(), cpu()
-            for v in c.videos:
-                x = np.load(os.path.join(data, "features", v + ".npy"), mmap_mode="r")
-                y = c.decode(v)  # (T, D)
-                for i in range(0, y.shape[0], 8192):
-                    a = np.asarray(x[:, i:i + 8192], np.float32).T
-                    d = a - y[i:i + 8192]
-                    num += float(np.einsum("ij,ij->", d, d, dtype=np.float64))
-                    den += float(np.einsum("ij,ij->", a, a, dtype=np.float64))
-            res["error"] = round(num / den, 5)
+            res["error"] = round(rate.restored_error(Path(out), ds), 5)
             res["error_pass_wall_s"] = round(time.perf_counter() - t0, 1)
             res["error_pass_cpu_s"] = round(cpu() - c0, 1)
     return res

@@ -79,7 +79,8 @@ def test_residual_sd_closed_form_matches_a_direct_sum():
     z = np.concatenate(zs)
     zq = np.round(z * 4) / 4  # any stored knots
     energy = sum(np.einsum("tk,tk->k", y, y, dtype=np.float64) for y in ys)
-    got = transform.residual_sd(energy, z, zq, layouts, sum(len(y) for y in ys))
+    stats = transform.CodeStats(energy, frames=sum(len(y) for y in ys))
+    got, _ = transform.code_residuals(stats, z, zq, layouts, np.eye(5, dtype=np.float32))
     direct, r0 = 0.0, 0
     for (lengths, inst), y in zip(layouts, ys):
         system = transform.KnotSystem(lengths, inst)

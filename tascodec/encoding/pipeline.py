@@ -443,7 +443,7 @@ class _Job:
     def _write(self, kept: list[str], decoder: Decoder, codes: np.ndarray | None, *, tables=None,
                quantized=None, out: Path | None = None, residual_sd: np.ndarray | None = None) -> None:
         """Write the container (to ``out`` instead of the output: a scratch file of rate control);
-        ``residual_sd``: the linear decoder's noise-filling levels (``transform.residual_sd``)."""
+        ``residual_sd``: the linear decoder's noise-filling levels (``transform.code_residuals``)."""
         from ..container.writer import write_container
 
         s, ds = self.s, self.ds

@@ -132,7 +132,7 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
                 rhs = system.rhs(y)
                 z64 = system.solve(rhs)
                 z = z64.astype(np.float32)
-                fitted = base - _gram_dot(z, G, rhs)  # the error of the unquantized knots
+                fitted = base - transform.gram_dot(z, G, rhs)  # the error of the unquantized knots
                 if best is not None and fitted / energy >= best.estimated_error:
                     continue  # quantizing only adds error: no level of this one can win
                 for lv in LEVELS[::-1]:  # fewest levels (smallest) first
@@ -143,7 +143,7 @@ def choose(features, videos: list[str], tables: dict, overhead_bytes: int, targe
                     if est > target_bytes:
                         break  # more levels only cost more
                     delta = q.astype(np.float32) * scale[:, None] - z64
-                    rel = (fitted + _gram_dot(delta, G, system.normal(delta))) / energy
+                    rel = (fitted + transform.gram_dot(delta, G, system.normal(delta))) / energy
                     if best is None or rel < best.estimated_error:
                         best = Choice(k, fpc, lv, wdt, coarse, est, rel, int(x.shape[0]), 0)
     if best is None:
@@ -164,8 +164,3 @@ def _centred_energy(x: np.ndarray, b: np.ndarray, block: int = 4096) -> float:
         r = x[i:i + block] - b
         total += float(np.einsum("ij,ij->", r, r, dtype=np.float64))
     return total
-
-
-def _gram_dot(a: np.ndarray, G: np.ndarray, c: np.ndarray) -> float:
-    """``sum_r a_r^T G c_r`` for ``a, c (R, k)``."""
-    return float(np.einsum("ij,ij->", a.astype(np.float32) @ G, c, dtype=np.float64))

@@ -193,12 +193,12 @@ def video_codes(x: np.ndarray, seg_length: np.ndarray, seg_instances: np.ndarray
     return knots_from_coefficients(y, seg_length, seg_instances)
 
 
-def _missed(knots: np.ndarray, stored, layouts, gram: np.ndarray | None = None):
+def _missed(knots: np.ndarray, stored, layouts, gram: np.ndarray):
     """Over every video in ``layouts`` (each ``(seg_length, seg_instances)``), with ``z`` the
     least-squares knots (``knots``), ``zq`` the dequantized stored ones (``stored``: ``(R, k)``, or
     the stored ``(values, scale)``, dequantized one video at a time), ``e = zq - z``
     and ``N`` the video's ``KnotSystem``: per component ``sum_r e.(N e) - z.(N z)`` ``(k,) float64``,
-    and, given the decoder's ``gram = w^T w``, the same in feature space, ``sum_r e.G(N e) - z.G(N z)``."""
+    and the same in feature space with the decoder's ``gram = w^T w``, ``sum_r e.G(N e) - z.G(N z)``."""
     per = np.zeros(knots.shape[1], np.float64)
     full = 0.0
     r0 = 0
@@ -210,8 +210,7 @@ def _missed(knots: np.ndarray, stored, layouts, gram: np.ndarray | None = None):
             e = z - _rows(stored, r0, r1)
             nz, ne = system.normal(z), system.normal(e)
             per += np.einsum("rk,rk->k", e, ne) - np.einsum("rk,rk->k", z, nz)
-            if gram is not None:
-                full += float(np.einsum("rk,rk->", e @ gram, ne) - np.einsum("rk,rk->", z @ gram, nz))
+            full += gram_dot(e, gram, ne) - gram_dot(z, gram, nz)
         r0 = r1
     return per, full
 
@@ -223,33 +222,32 @@ def _rows(stored, r0: int, r1: int) -> np.ndarray:
     return stored[r0:r1]
 
 
-def residual_sd(energy: np.ndarray, knots: np.ndarray, stored: np.ndarray, layouts, frames: int) -> np.ndarray:
-    """Per component, the RMS over ``frames`` frames of what the stored knots miss of the frames'
-    coefficients ``y``: ``|y - A zq|^2 = |y|^2 - z.Nz + (z - zq).N(z - zq)`` per column, since the
-    least-squares knots ``z`` solve ``N z = A^T y`` (``KnotSystem``). ``energy``: ``sum |y|^2`` per
-    component (``CodeStats.energy``); ``knots``/``stored``: every video's ``z`` and dequantized ``zq``,
-    ``(R, k)``, in the order of ``layouts`` (each video's ``(seg_length, seg_instances)``).
-    Returns ``(k,) float16`` (format 1.2 ``codes/residual_sd``), what noise filling draws at."""
-    return _sd(np.asarray(energy, np.float64) + _missed(knots, stored, layouts)[0], frames)
-
-
-def _sd(total: np.ndarray, frames: int) -> np.ndarray:
-    rms = np.sqrt(np.maximum(total, 0.0) / max(int(frames), 1))
-    return np.minimum(rms, np.finfo(np.float16).max).astype(np.float16)
+def gram_dot(a: np.ndarray, G: np.ndarray, c: np.ndarray) -> float:
+    """``sum_r a_r^T G c_r`` for ``a, c (R, k)``: ``a`` in ``G``'s dtype, summed in float64."""
+    return float(np.einsum("ij,ij->", a.astype(G.dtype) @ G, c, dtype=np.float64))
 
 
 def code_residuals(stats: CodeStats, knots: np.ndarray, stored, layouts,
                    w: np.ndarray) -> tuple[np.ndarray, float]:
-    """``(residual_sd, restored_error)`` of the whole split in one loop over the knot systems
-    (``stored``: the stored ``(values, scale)`` as ``quantize_codes`` gives them, or ``(R, k)``):
-    the noise level (``residual_sd``) and the exact decode's relative squared error over every
-    frame, ``sum |x - b - w A zq|^2 / sum |x|^2`` with ``w`` the decoder's float32 weights: as
-    rate control's estimate (``ratecontrol``), ``sum |x - b|^2 - sum z.G(N z) + sum e.G(N e)``,
-    ``G = w^T w`` (the cross terms vanish by the normal equations)."""
+    """``(residual_sd, restored_error)`` of the whole split in one loop over the knot systems.
+
+    ``knots``/``stored``: every video's least-squares knots ``z`` and stored ones, ``(R, k)``, in
+    the order of ``layouts`` (each video's ``(seg_length, seg_instances)``); ``stored`` as
+    ``quantize_codes`` gives them (``(values, scale)``) or dequantized; ``w``: the decoder's float32
+    weights, ``G = w^T w``. Since ``z`` solves ``N z = A^T y`` (``KnotSystem``), the cross terms
+    vanish by the normal equations:
+
+    - ``residual_sd``: per component, the RMS over the frames of what the stored knots miss of the
+      frames' coefficients ``y``, ``|y - A zq|^2 = |y|^2 - z.Nz + (z - zq).N(z - zq)`` per column;
+      ``(k,) float16`` (format 1.2 ``codes/residual_sd``), what noise filling draws at;
+    - ``restored_error``: the exact decode's ``sum |x - b - w A zq|^2 / sum |x|^2`` over every frame,
+      ``sum |x - b|^2 - sum z.G(N z) + sum e.G(N e)``, as rate control's estimate (``ratecontrol``).
+    """
     gram = w.astype(np.float64).T @ w.astype(np.float64)
     per, full = _missed(knots, stored, layouts, gram)
+    rms = np.sqrt(np.maximum(stats.energy + per, 0.0) / max(int(stats.frames), 1))
     error = max(stats.centred + full, 0.0) / stats.total if stats.total > 0 else 0.0
-    return _sd(stats.energy + per, stats.frames), float(error)
+    return np.minimum(rms, np.finfo(np.float16).max).astype(np.float16), float(error)
 
 
 def _frame_knots(seg_length: np.ndarray, seg_instances: np.ndarray):
